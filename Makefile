@@ -1,0 +1,51 @@
+# souverain — one command per job. Every target sets up what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KUBE_BIN = $(shell tools/kube/build.sh --bin-dir)
+PYTEST_ARGS ?=
+
+.PHONY: help setup binaries lint fmt test test-unit run bench-cluster clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "souverain needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	@touch $@
+
+setup: $(STAMP) ## create .venv and install souverain with its test and lint tools
+
+binaries: $(STAMP) ## build etcd, kube-*, kubectl, kwok and helm into the per-user cache (once per version)
+	tools/kube/build.sh
+
+lint: $(STAMP) ## ruff, format check, mypy --strict
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## format the code
+	$(BIN)/ruff format operator tests
+	$(BIN)/ruff check --fix operator tests
+
+test: $(STAMP) binaries ## run every test (unit and integration, on a local control plane)
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## run the tests that need no cluster
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+run: $(STAMP) binaries ## run the operator (on a local control plane when KUBECONFIG is unset)
+	PATH="$(KUBE_BIN):$$PATH" tools/run.sh
+
+bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_cluster.py
+
+clean: ## remove the venv and local state (keeps the binary cache)
+	rm -rf $(VENV) .souverain .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Allows ``python -m souverain``."""
+
+from souverain.cli import main
+
+raise SystemExit(main())

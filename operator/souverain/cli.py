@@ -1,0 +1,110 @@
+"""The ``souverain`` command: the operator itself and the local control plane."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from souverain.settings import RunOptions
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+
+    import souverain.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    kopf.run(
+        clusterwide=True,
+        liveness_endpoint=f"http://{args.liveness}/healthz" if args.liveness else None,
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        priority=args.priority,
+    )
+    return 0
+
+
+def _dev_cluster(args: argparse.Namespace) -> int:
+    from souverain.devcluster.binaries import TOOLS, MissingPrerequisiteError, bin_dir
+    from souverain.devcluster.cluster import DevCluster, DevClusterError
+
+    plugins = tuple(p for p in (args.admission_plugins or "").split(",") if p)
+    cluster = DevCluster(Path(args.state_dir), admission_plugins=plugins)
+    try:
+        if args.action == "up":
+            cluster.up(timeout=args.timeout)
+            print(cluster.kubeconfig)
+        elif args.action == "down":
+            stopped = cluster.down()
+            print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+        elif args.action == "status":
+            status = cluster.status()
+            print(json.dumps(status, indent=2))
+            return 0 if status.get("running") else 1
+        elif args.action == "env":
+            tools = bin_dir()
+            missing = [t for t in TOOLS if not (tools / t).exists()]
+            if missing:
+                print(f"# not built yet: {', '.join(missing)} (make binaries)", file=sys.stderr)
+            print(f"export KUBECONFIG={shlex.quote(str(cluster.kubeconfig))}")
+            print(f'export PATH={shlex.quote(str(tools))}:"$PATH"')
+    except (DevClusterError, MissingPrerequisiteError) as error:
+        print(f"souverain: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    defaults = RunOptions.from_environment()
+    top = argparse.ArgumentParser(prog="souverain", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator against the current kubeconfig")
+    run.add_argument("--log-format", choices=("plain", "json"), default=defaults.log_format)
+    run.add_argument("--verbose", action="store_true", default=defaults.verbose)
+    run.add_argument(
+        "--liveness",
+        default=defaults.liveness,
+        metavar="HOST:PORT",
+        help="where /healthz is served (empty to disable)",
+    )
+    run.add_argument(
+        "--peering",
+        default=defaults.peering_name,
+        metavar="NAME",
+        help="kopf peering object for high availability (default: standalone)",
+    )
+    run.add_argument("--priority", type=int, default=defaults.priority)
+    run.set_defaults(handler=_run)
+
+    dev = commands.add_parser("dev-cluster", help="a local Kubernetes control plane on loopback")
+    dev.add_argument("action", choices=("up", "down", "status", "env"))
+    dev.add_argument(
+        "--state-dir",
+        default=os.environ.get("SOUVERAIN_DEV_CLUSTER", ".souverain/dev-cluster"),
+        help="where its certificates, data, logs and kubeconfig live",
+    )
+    dev.add_argument(
+        "--admission-plugins",
+        default="",
+        help="admission plugins to enable on top of the defaults, comma-separated",
+    )
+    dev.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
+    dev.set_defaults(handler=_dev_cluster)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``souverain`` script."""
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code

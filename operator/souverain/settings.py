@@ -1,0 +1,36 @@
+"""Run-time options of the operator, read from the command line or the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+LogFormat = Literal["plain", "json"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``souverain run`` starts kopf."""
+
+    log_format: LogFormat = "plain"
+    verbose: bool = False
+    liveness: str = "0.0.0.0:8080"
+    standalone: bool = True
+    peering_name: str | None = None
+    priority: int = 0
+
+    @classmethod
+    def from_environment(cls) -> RunOptions:
+        """Defaults taken from ``SOUVERAIN_*`` variables (the Helm chart sets them)."""
+        log_format = os.environ.get("SOUVERAIN_LOG_FORMAT", "plain")
+        if log_format not in ("plain", "json"):
+            raise ValueError(f"SOUVERAIN_LOG_FORMAT must be plain or json, not {log_format!r}")
+        peering = os.environ.get("SOUVERAIN_PEERING_NAME") or None
+        return cls(
+            log_format="json" if log_format == "json" else "plain",
+            liveness=os.environ.get("SOUVERAIN_LIVENESS", cls.liveness),
+            standalone=peering is None,
+            peering_name=peering,
+            priority=int(os.environ.get("SOUVERAIN_PRIORITY", "0")),
+        )

