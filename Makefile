@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KUBE_BIN = $(shell tools/kube/build.sh --bin-dir)
 PYTEST_ARGS ?=
 
-.PHONY: help setup binaries lint fmt test test-unit run bench-cluster clean
+.PHONY: help setup binaries crds lint fmt test test-unit run bench-cluster clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ setup: $(STAMP) ## create .venv and install souverain with its test and lint too
 
 binaries: $(STAMP) ## build etcd, kube-*, kubectl, kwok and helm into the per-user cache (once per version)
 	tools/kube/build.sh
+
+crds: $(STAMP) ## regenerate crds/ from the pydantic models (the only source of crds/)
+	$(BIN)/python -m souverain crds --output crds
 
 lint: $(STAMP) ## ruff, format check, mypy --strict
 	$(BIN)/ruff check operator tests

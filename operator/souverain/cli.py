@@ -62,6 +62,14 @@ def _dev_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crds(args: argparse.Namespace) -> int:
+    from souverain.crdgen import write_crds
+
+    for path in write_crds(Path(args.output)):
+        print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     defaults = RunOptions.from_environment()
@@ -85,6 +93,10 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--priority", type=int, default=defaults.priority)
     run.set_defaults(handler=_run)
+
+    crds = commands.add_parser("crds", help="write the CustomResourceDefinitions from the models")
+    crds.add_argument("--output", default="crds", help="folder to write them to")
+    crds.set_defaults(handler=_crds)
 
     dev = commands.add_parser("dev-cluster", help="a local Kubernetes control plane on loopback")
     dev.add_argument("action", choices=("up", "down", "status", "env"))
