@@ -59,7 +59,9 @@ stamp_ok() {  # stamp_ok NAME KEY: is NAME built and stamped with KEY?
   [ -x "$bin_dir/$1" ] && [ "$(cat "$bin_dir/.$1.built" 2>/dev/null)" = "$2" ]
 }
 
-kube_key="$KUBERNETES_VERSION $(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-16)"
+# The key changes with the pins and with how the binaries are built (RECIPE).
+RECIPE=2
+kube_key="$KUBERNETES_VERSION recipe-$RECIPE $(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-16)"
 kube_bins=(etcd kube-apiserver kube-scheduler kube-controller-manager kubectl)
 missing=()
 for name in "${kube_bins[@]}"; do stamp_ok "$name" "$kube_key" || missing+=("$name"); done
@@ -86,7 +88,14 @@ for name in "${missing[@]}"; do
   esac
 done
 if [ ${#build_kube[@]} -gt 0 ]; then
-  (cd "$here" && "$go_bin" build -o "$bin_dir/" "${build_kube[@]}")
+  # Stamp the release into the binaries, as the Kubernetes release build does.
+  minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
+  ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=souverain-$KUBERNETES_VERSION"
+  done
+  (cd "$here" && "$go_bin" build -ldflags "$ldflags" -o "$bin_dir/" "${build_kube[@]}")
   for name in "${kube_bins[@]}"; do echo "$kube_key" > "$bin_dir/.$name.built"; done
 fi
 for name in "${missing[@]}"; do

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,10 +36,10 @@ DEFAULT_STATE_DIR = Path(".souverain") / "dev-cluster"
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
 
-# MutatingAdmissionPolicy is beta (off by default) in the pinned release: turn
-# on its gate and serve its API version so the native pinning layer can be used.
-FEATURE_GATES = "MutatingAdmissionPolicy=true"
-RUNTIME_CONFIG = "admissionregistration.k8s.io/v1beta1=true"
+# MutatingAdmissionPolicy is GA and served (admissionregistration.k8s.io/v1) by
+# default since Kubernetes 1.36, so the pinned release needs no feature gate for
+# it; older releases would need MutatingAdmissionPolicy=true and the v1beta1 API.
+FEATURE_GATES: tuple[str, ...] = ()
 
 
 class DevClusterError(RuntimeError):
@@ -208,7 +209,7 @@ class DevCluster:
                     "--use-service-account-credentials=true",
                     f"--service-cluster-ip-range={SERVICE_CIDR}",
                     "--cluster-name=souverain-dev",
-                    f"--feature-gates={FEATURE_GATES}",
+                    *([f"--feature-gates={','.join(FEATURE_GATES)}"] if FEATURE_GATES else []),
                 ],
             )
             self._start(state, "kwok", [str(paths["kwok"]), *self._kwok_args(ports)])
@@ -243,10 +244,13 @@ class DevCluster:
         state.processes.append(ProcessRecord(name=name, pid=child.pid, log=str(log_path)))
         state.save(self.state_file)
 
-    def _check_alive(self, name: str) -> None:
-        child = self._children.get(name)
-        if child is None or child.poll() is None:
-            return
+    def _check_alive(self) -> None:
+        """Raises a clear error when a started component has exited."""
+        for name, child in self._children.items():
+            if child.poll() is not None:
+                self._explain_exit(name, child)
+
+    def _explain_exit(self, name: str, child: subprocess.Popen[bytes]) -> None:
         log = self.state_dir / "logs" / f"{name}.log"
         tail = _tail(log)
         if "address already in use" in tail:
@@ -274,7 +278,7 @@ class DevCluster:
                 context = ssl._create_unverified_context()
         last = ""
         while time.monotonic() < deadline:
-            self._check_alive(name)
+            self._check_alive()
             try:
                 with urllib.request.urlopen(url, context=context, timeout=2) as response:
                     if response.status == 200:
@@ -385,10 +389,10 @@ class DevCluster:
             "--authorization-mode=RBAC",
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
-            f"--feature-gates={FEATURE_GATES}",
-            f"--runtime-config={RUNTIME_CONFIG}",
             "--profiling=false",
         ]
+        if FEATURE_GATES:
+            args.append(f"--feature-gates={','.join(FEATURE_GATES)}")
         if self.admission_plugins:
             args.append(f"--enable-admission-plugins={','.join(self.admission_plugins)}")
         return args
@@ -402,6 +406,7 @@ class DevCluster:
             "--node-lease-duration-seconds=40",
             "--cidr=10.244.0.0/16",
             "--node-ip=10.0.0.1",
+            f"--config={resources.files(__package__).joinpath('kwok-stages.yaml')}",
         ]
 
     # -- objects -----------------------------------------------------------
@@ -433,8 +438,7 @@ class DevCluster:
         with self.api_client() as api:
             core = client.CoreV1Api(api)
             while time.monotonic() < deadline:
-                for name in ("kwok", "kube-controller-manager", "kube-scheduler"):
-                    self._check_alive(name)
+                self._check_alive()
                 ready = {
                     node.metadata.name
                     for node in core.list_node().items

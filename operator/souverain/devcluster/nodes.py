@@ -47,12 +47,6 @@ class NodeSpec:
             "status": {
                 "capacity": dict(self.capacity),
                 "allocatable": dict(self.capacity),
-                "nodeInfo": {
-                    "architecture": "amd64",
-                    "operatingSystem": "linux",
-                    "kubeletVersion": "fake",
-                    "kubeProxyVersion": "fake",
-                },
             },
         }
 

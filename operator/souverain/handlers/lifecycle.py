@@ -19,3 +19,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.posting.reporting_component = "souverain"
     settings.watching.server_timeout = 300
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod, the service account; elsewhere, the kubeconfig that ``$KUBECONFIG`` names."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
