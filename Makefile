@@ -48,7 +48,7 @@ run: $(STAMP) binaries ## run the operator (on a local control plane when KUBECO
 	PATH="$(KUBE_BIN):$$PATH" tools/run.sh
 
 bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
-	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_cluster.py
+	$(BIN)/python tools/bench_cluster.py $(if $(COLD),--cold)
 
 clean: ## remove the venv and local state (keeps the binary cache)
 	rm -rf $(VENV) .souverain .pytest_cache .mypy_cache .ruff_cache

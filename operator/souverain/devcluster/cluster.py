@@ -121,6 +121,7 @@ class DevCluster:
         self.admission_plugins = admission_plugins
         self.nodes = default_nodes() if nodes is None else nodes
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self.timings: dict[str, float] = {}
 
     @property
     def kubeconfig(self) -> Path:
@@ -171,7 +172,12 @@ class DevCluster:
         )
         files = self._write_pki()
         self._write_kubeconfig(state.apiserver_url)
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+
+        def mark(phase: str) -> None:
+            self.timings[phase] = time.monotonic() - started
+
         try:
             self._start(state, "etcd", [str(paths["etcd"]), *self._etcd_args(ports)])
             self._wait_http(f"http://127.0.0.1:{ports['etcd']}/health", "etcd", deadline)
@@ -181,6 +187,7 @@ class DevCluster:
                 [str(paths["kube-apiserver"]), *self._apiserver_args(ports, files)],
             )
             self._wait_http(f"{state.apiserver_url}/readyz", "kube-apiserver", deadline, tls=True)
+            mark("apiserverReady")
             common = [
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}",
@@ -222,8 +229,10 @@ class DevCluster:
                 deadline,
                 True,
             )
+            mark("componentsHealthy")
             self._create_nodes()
             self._wait_cluster_ready(deadline)
+            mark("nodesReady")
         except BaseException:
             self._stop_processes(state.processes)
             raise
