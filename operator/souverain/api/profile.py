@@ -1,0 +1,211 @@
+"""SovereigntyProfile: what "sovereign" means for the namespaces bound to it."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import ConfigDict, Field
+
+from souverain.api.conditions import READY, Condition
+from souverain.api.egress import ProfileEgress
+from souverain.api.markers import Rule, atomic_list, default_object, map_list, set_list, validated
+from souverain.api.names import DNSSubdomain, LabelValue, QualifiedName, TopologyValue
+from souverain.api.resource import (
+    AGE_COLUMN,
+    CustomResource,
+    Definition,
+    PrinterColumn,
+    SpecModel,
+    StatusModel,
+    condition_column,
+    condition_reason_column,
+)
+
+NodeOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
+TolerationOperator = Literal["Equal", "Exists"]
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+EnforcementMode = Literal["Enforce", "Audit"]
+
+
+class NodeRequirement(SpecModel):
+    """A label a node must carry, or must not carry, to qualify (a node selector requirement).
+
+    Every requirement must hold; prefer label keys under node-restriction.kubernetes.io/,
+    which kubelets cannot set on their own node.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validated(
+            Rule(
+                "self.operator in ['In', 'NotIn']"
+                " ? (has(self.values) && size(self.values) > 0)"
+                " : (!has(self.values) || size(self.values) == 0)",
+                "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",
+                field_path=".values",
+            )
+        )
+    )
+
+    key: QualifiedName
+    """Node label key, such as node-restriction.kubernetes.io/french-sovereign."""
+    operator: NodeOperator
+    """How the label relates to values: In, NotIn, Exists or DoesNotExist."""
+    values: list[LabelValue] = Field(
+        default_factory=list, max_length=32, json_schema_extra=atomic_list()
+    )
+    """Label values for In and NotIn; empty for Exists and DoesNotExist."""
+
+
+class Toleration(SpecModel):
+    """A toleration added to every pod of a bound namespace, to reach dedicated sovereign nodes."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validated(
+            Rule(
+                "has(self.key) || self.operator == 'Exists'",
+                "a toleration without key must use operator Exists",
+                field_path=".operator",
+            ),
+            Rule(
+                "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+                "value must be empty when operator is Exists",
+                field_path=".value",
+            ),
+            Rule(
+                "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+                "tolerationSeconds applies only to effect NoExecute",
+                field_path=".tolerationSeconds",
+            ),
+        )
+    )
+
+    key: QualifiedName | None = None
+    """Taint key to tolerate; empty with operator Exists tolerates every taint."""
+    operator: TolerationOperator = "Equal"
+    """Equal matches key and value; Exists matches the key alone."""
+    value: LabelValue | None = None
+    """Taint value, for operator Equal."""
+    effect: TaintEffect | None = None
+    """Taint effect to tolerate; empty tolerates every effect."""
+    toleration_seconds: int | None = Field(default=None, ge=0)
+    """How long a pod stays on a node after a NoExecute taint appears; empty is forever."""
+
+
+class Topology(SpecModel):
+    """Where persistent volumes may sit, from the topology labels of the bound volume."""
+
+    regions: list[TopologyValue] = Field(
+        default_factory=list, max_length=32, json_schema_extra=set_list()
+    )
+    """Allowed values of topology.kubernetes.io/region; empty does not restrict the region."""
+    zones: list[TopologyValue] = Field(
+        default_factory=list, max_length=64, json_schema_extra=set_list()
+    )
+    """Allowed values of topology.kubernetes.io/zone; empty does not restrict the zone."""
+
+
+class Storage(SpecModel):
+    """Where tenants' persistent data may live."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validated(
+            Rule(
+                "!has(self.defaultClass)"
+                " || (has(self.allowedClasses) && self.defaultClass in self.allowedClasses)",
+                "defaultClass must be one of allowedClasses",
+                field_path=".defaultClass",
+            )
+        )
+    )
+
+    allowed_classes: list[DNSSubdomain] = Field(
+        default_factory=list, max_length=32, json_schema_extra=set_list()
+    )
+    """Storage classes tenants may use; claims for any other class are refused,
+    and so is every claim when the list is empty."""
+    default_class: DNSSubdomain | None = None
+    """Class given to claims and resident volumes that name none; one of allowedClasses."""
+    topology: Topology = Field(default_factory=Topology)
+    """Regions and zones bound volumes must sit in."""
+
+
+class Enforcement(SpecModel):
+    """What happens to objects that break the profile."""
+
+    mode: EnforcementMode = "Enforce"
+    """Enforce refuses and repairs; Audit only reports, in status, events and metrics."""
+    evict_non_compliant: bool = False
+    """Whether pods found on nodes that no longer qualify are evicted (in Enforce mode)."""
+
+
+class SovereigntyProfileSpec(SpecModel):
+    """What sovereign means: qualifying nodes, the egress floor, resident storage."""
+
+    node_requirements: list[NodeRequirement] = Field(
+        min_length=1, max_length=16, json_schema_extra=atomic_list()
+    )
+    """Requirements a node must all meet to run pods of bound namespaces."""
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=16, json_schema_extra=atomic_list()
+    )
+    """Tolerations added to pods of bound namespaces, for tainted sovereign node pools."""
+    egress: ProfileEgress = Field(default_factory=ProfileEgress, json_schema_extra=default_object())
+    """Destinations pods of bound namespaces may reach; all other egress is denied."""
+    storage: Storage = Field(default_factory=Storage)
+    """Storage classes and topology allowed for persistent data."""
+    enforcement: Enforcement = Field(
+        default_factory=Enforcement, json_schema_extra=default_object()
+    )
+    """Whether violations are refused or only reported, and whether pods are evicted."""
+
+
+class SovereigntyProfileStatus(StatusModel):
+    """What the operator observed about the profile."""
+
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=16, json_schema_extra=map_list("type")
+    )
+    """Ready and Valid."""
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation this status was computed from."""
+    qualified_nodes: int | None = Field(default=None, ge=0)
+    """Nodes that meet the node requirements now."""
+    namespaces: int | None = Field(default=None, ge=0)
+    """SovereignNamespaces bound to this profile."""
+
+
+class SovereigntyProfile(CustomResource):
+    """What "sovereign" means for the namespaces bound to the profile: the nodes their pods
+    may run on, where their traffic may go, and where their data may live. Cluster-scoped,
+    written by platform admins."""
+
+    definition: ClassVar[Definition] = Definition(
+        plural="sovereigntyprofiles",
+        scope="Cluster",
+        short_names=("sp",),
+        printer_columns=(
+            condition_column("Ready", READY),
+            PrinterColumn(
+                "Mode", "string", ".spec.enforcement.mode", "Enforce refuses, Audit reports."
+            ),
+            PrinterColumn("Nodes", "integer", ".status.qualifiedNodes", "Nodes that qualify now."),
+            PrinterColumn(
+                "Namespaces", "integer", ".status.namespaces", "SovereignNamespaces bound to it."
+            ),
+            PrinterColumn(
+                "Evict",
+                "boolean",
+                ".spec.enforcement.evictNonCompliant",
+                "Whether non-compliant pods are evicted.",
+                priority=1,
+            ),
+            condition_reason_column(READY),
+            AGE_COLUMN,
+        ),
+    )
+
+    kind: str = "SovereigntyProfile"
+    spec: SovereigntyProfileSpec
+    """The profile's requirements."""
+    status: SovereigntyProfileStatus = Field(default_factory=SovereigntyProfileStatus)
+    """What the operator observed."""
