@@ -59,6 +59,13 @@ def _dev_cluster(args: argparse.Namespace) -> int:
     except (DevClusterError, MissingPrerequisiteError) as error:
         print(f"souverain: {error}", file=sys.stderr)
         return 1
+    except Exception as error:  # anything else still gets one line, and where to look
+        print(
+            f"souverain: dev-cluster {args.action} failed: {error!r}; "
+            f"the components' logs are in {cluster.state_dir / 'logs'}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -96,3 +96,22 @@ def test_cli_reports_missing_binaries_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("souverain: etcd, kube-apiserver")
     assert "Traceback" not in result.stderr
+
+
+def test_build_with_too_old_go_says_what_is_missing(tmp_path: Path) -> None:
+    kube = tmp_path / "tools" / "kube"
+    shutil.copytree(REPO / "tools" / "kube", kube)
+    fake = tmp_path / "old-go"
+    fake.mkdir()
+    (fake / "go").write_text('#!/bin/sh\n[ "$1 $2" = "env GOVERSION" ] && echo go1.20.14\n')
+    (fake / "go").chmod(0o755)
+    env = {
+        "PATH": f"{fake}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SOUVERAIN_KUBE_BIN": str(tmp_path / "bin"),
+    }
+    result = subprocess.run(
+        [str(kube / "build.sh")], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 1
+    assert "Go 1.26 or newer is needed" in result.stderr

@@ -1,0 +1,47 @@
+"""The local control plane's own behaviour: clear errors, clean shutdown."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from souverain.devcluster import cluster as cluster_module
+from souverain.devcluster.cluster import DevCluster, DevClusterError, pid_alive
+
+
+def test_port_clash_is_reported_in_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(cluster_module, "free_port", lambda: port)
+        dev = DevCluster(tmp_path / "clash")
+        with pytest.raises(DevClusterError) as clash:
+            dev.up(timeout=30)
+    assert "already in use" in str(clash.value)
+    assert "etcd" in str(clash.value)
+    state = dev.state()
+    assert state is not None
+    assert not any(pid_alive(p.pid) for p in state.processes)
+
+
+def test_a_second_up_in_the_same_folder_is_refused(tmp_path: Path) -> None:
+    dev = DevCluster(tmp_path / "twice")
+    dev.up()
+    try:
+        with pytest.raises(DevClusterError, match="already runs"):
+            DevCluster(tmp_path / "twice").up()
+    finally:
+        stopped = dev.down()
+    assert stopped == [
+        "kwok",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-apiserver",
+        "etcd",
+    ]
+    assert not (tmp_path / "twice").exists()
