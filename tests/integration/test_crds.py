@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,17 @@ from souverain.api import (
     ResidentVolume,
     SovereignNamespace,
     SovereignNamespaceSpec,
+    SovereignNamespaceStatus,
     SovereigntyProfile,
 )
-from souverain.api.conditions import COMPLIANT, READY, RECONCILED
+from souverain.api.conditions import (
+    COMPLIANT,
+    NON_COMPLIANT_PODS,
+    READY,
+    RECONCILED,
+    Condition,
+    with_condition,
+)
 from tests.integration.conftest import Cluster, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -713,7 +722,8 @@ def causes(error: ApiException) -> set[str]:
     }
 
 
-def named_body(case_resource: type[CustomResource], body: dict[str, Any]) -> dict[str, Any]:
+def named(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with a fresh name, unless the name is what a case is about."""
     if body.get("metadata", {}).get("name") in ("profile", "tenant", "volume"):
         body["metadata"]["name"] = unique(body["metadata"]["name"])
     return body
@@ -723,7 +733,7 @@ def named_body(case_resource: type[CustomResource], body: dict[str, Any]) -> dic
 def test_the_valid_object_every_refused_case_starts_from_is_accepted(
     objects: Objects, resource: type[CustomResource]
 ) -> None:
-    body = named_body(resource, copy.deepcopy(BASES[resource]))
+    body = named(copy.deepcopy(BASES[resource]))
     created = objects.create(resource, body)
     assert created["spec"] == body["spec"]
 
@@ -734,7 +744,7 @@ def test_enough_distinct_invalid_objects_are_checked() -> None:
 
 @pytest.mark.parametrize("case", REFUSED, ids=lambda case: case.id)
 def test_invalid_object_is_refused_naming_the_field(objects: Objects, case: Refused) -> None:
-    body = named_body(case.resource, changed(BASES[case.resource], case.changes))
+    body = named(changed(BASES[case.resource], case.changes))
     with pytest.raises(ApiException) as refused:
         objects.create(case.resource, body)
     message = refusal(refused.value)
@@ -824,9 +834,7 @@ REFUSED_UPDATES = [
 def test_forbidden_change_is_refused_naming_the_field(
     objects: Objects, case: RefusedUpdate
 ) -> None:
-    created = objects.create(
-        case.resource, named_body(case.resource, copy.deepcopy(BASES[case.resource]))
-    )
+    created = objects.create(case.resource, named(copy.deepcopy(BASES[case.resource])))
     update = changed(created, case.changes)
     with pytest.raises(ApiException) as refused:
         objects.replace(case.resource, update)
@@ -858,14 +866,14 @@ def test_forbidden_change_is_refused_naming_the_field(
 def test_allowed_change_is_accepted(
     objects: Objects, resource: type[CustomResource], changes: dict[str, Any]
 ) -> None:
-    created = objects.create(resource, named_body(resource, copy.deepcopy(BASES[resource])))
+    created = objects.create(resource, named(copy.deepcopy(BASES[resource])))
     update = changed(created, changes)
     replaced = objects.replace(resource, update)
     assert replaced["spec"] == update["spec"]
 
 
 def test_storage_class_may_be_set_once_when_it_was_empty(objects: Objects) -> None:
-    body = named_body(ResidentVolume, changed(VOLUME, {"spec/storageClassName": DELETE}))
+    body = named(changed(VOLUME, {"spec/storageClassName": DELETE}))
     created = objects.create(ResidentVolume, body)
     replaced = objects.replace(
         ResidentVolume, changed(created, {"spec/storageClassName": "sovereign-hdd"})
@@ -1003,7 +1011,7 @@ EMPTY_OPTIONAL_LISTS: dict[type[CustomResource], dict[str, Any]] = {
                 resource,
                 BASES[resource]["metadata"]["name"],
                 spec,
-                id=f"{resource.__name__}-empty-optional-lists",
+                id=f"{BASES[resource]['metadata']['name']}-empty-optional-lists",
             )
             for resource, spec in EMPTY_OPTIONAL_LISTS.items()
         ),
@@ -1027,7 +1035,7 @@ def test_valid_edge_case_is_accepted_and_reads_back_into_its_model(
         "metadata": {"name": name},
         "spec": spec,
     }
-    created = objects.create(resource, named_body(resource, body))
+    created = objects.create(resource, named(body))
     model = resource.model_validate(created)
     assert without_empty(model.model_dump(by_alias=True, exclude_none=True)["spec"]) == (
         without_empty(created["spec"])
@@ -1035,9 +1043,7 @@ def test_valid_edge_case_is_accepted_and_reads_back_into_its_model(
 
 
 def test_minimal_profile_gets_the_defaults_of_the_model(objects: Objects) -> None:
-    body = named_body(
-        SovereigntyProfile, changed(PROFILE, {"spec": EMPTY_OPTIONAL_LISTS[SovereigntyProfile]})
-    )
+    body = named(changed(PROFILE, {"spec": EMPTY_OPTIONAL_LISTS[SovereigntyProfile]}))
     created = objects.create(SovereigntyProfile, body)
     assert created["spec"]["egress"]["allowDNS"] is True
     assert created["spec"]["enforcement"] == {"mode": "Enforce", "evictNonCompliant": False}
@@ -1084,7 +1090,7 @@ def test_example_applies_and_reads_back_into_its_model(
     dumped = model.model_dump(by_alias=True, exclude_none=True)
     # What the server stored, defaults included, is what the model holds and writes back.
     assert without_empty(dumped["spec"]) == without_empty(served["spec"])
-    # Every default the server filled in is the model's own.
+    # The defaults the server filled in are the model's own.
     local = type(model.spec).model_validate(document["spec"])
     assert local == model.spec
 
@@ -1093,14 +1099,7 @@ def test_example_applies_and_reads_back_into_its_model(
 
 
 def test_status_written_from_the_model_reads_back_unchanged(objects: Objects) -> None:
-    from datetime import UTC, datetime
-
-    from souverain.api import SovereignNamespaceStatus
-    from souverain.api.conditions import Condition, with_condition
-
-    created = objects.create(
-        SovereignNamespace, named_body(SovereignNamespace, copy.deepcopy(NAMESPACE))
-    )
+    created = objects.create(SovereignNamespace, named(copy.deepcopy(NAMESPACE)))
     moment = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
     conditions = with_condition(
         [], Condition(type=READY, status="True", reason=RECONCILED, last_transition_time=moment)
@@ -1110,7 +1109,7 @@ def test_status_written_from_the_model_reads_back_unchanged(objects: Objects) ->
         Condition(
             type=COMPLIANT,
             status="False",
-            reason="NonCompliantPods",
+            reason=NON_COMPLIANT_PODS,
             message="1 pod runs on std-us-1",
             last_transition_time=moment,
             observed_generation=1,
@@ -1134,9 +1133,7 @@ def test_status_written_from_the_model_reads_back_unchanged(objects: Objects) ->
 
 
 def test_status_with_an_unknown_condition_status_is_refused(objects: Objects) -> None:
-    created = objects.create(
-        SovereignNamespace, named_body(SovereignNamespace, copy.deepcopy(NAMESPACE))
-    )
+    created = objects.create(SovereignNamespace, named(copy.deepcopy(NAMESPACE)))
     condition = {
         "type": READY,
         "status": "Maybe",
@@ -1186,9 +1183,7 @@ def _table(output: str) -> list[dict[str, str]]:
 
 
 def test_kubectl_get_sns_shows_the_printer_columns(cluster: Cluster, objects: Objects) -> None:
-    created = objects.create(
-        SovereignNamespace, named_body(SovereignNamespace, copy.deepcopy(NAMESPACE))
-    )
+    created = objects.create(SovereignNamespace, named(copy.deepcopy(NAMESPACE)))
     name = created["metadata"]["name"]
     objects.patch_status(
         SovereignNamespace,
@@ -1224,10 +1219,8 @@ def test_kubectl_get_sns_shows_the_printer_columns(cluster: Cluster, objects: Ob
 
 
 def test_short_names_and_category_reach_every_kind(cluster: Cluster, objects: Objects) -> None:
-    profile = objects.create(
-        SovereigntyProfile, named_body(SovereigntyProfile, copy.deepcopy(PROFILE))
-    )
-    volume = objects.create(ResidentVolume, named_body(ResidentVolume, copy.deepcopy(VOLUME)))
+    profile = objects.create(SovereigntyProfile, named(copy.deepcopy(PROFILE)))
+    volume = objects.create(ResidentVolume, named(copy.deepcopy(VOLUME)))
     listed = cluster.kubectl("get", "souverain", "-A", "-o", "name").stdout.split()
     assert f"sovereigntyprofile.souverain.io/{profile['metadata']['name']}" in listed
     assert f"residentvolume.souverain.io/{volume['metadata']['name']}" in listed
