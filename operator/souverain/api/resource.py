@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -117,7 +117,7 @@ class Definition:
     """A bound on ``metadata.name`` tighter than the API server's own."""
     name_rules: tuple[Rule, ...] = ()
     """CEL rules on ``self.metadata.name``, evaluated at the root of the object."""
-    categories: tuple[str, ...] = field(default=(CATEGORY,))
+    categories: tuple[str, ...] = (CATEGORY,)
 
 
 class CustomResource(BaseModel):
