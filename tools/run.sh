@@ -19,5 +19,5 @@ if compgen -G "crds/*.yaml" >/dev/null; then
   kubectl apply --server-side --force-conflicts -f crds/
 fi
 echo "souverain: starting the operator (Ctrl-C stops it)"
-"$souverain" run --liveness 127.0.0.1:8080 "$@" || status=$?
+"$souverain" run --liveness 127.0.0.1:8080 --metrics 127.0.0.1:9090 "$@" || status=$?
 exit "${status:-0}"

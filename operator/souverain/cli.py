@@ -16,6 +16,9 @@ from souverain.settings import RunOptions
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
+    if args.metrics:
+        os.environ["SOUVERAIN_METRICS_ADDRESS"] = args.metrics
+
     import souverain.handlers  # noqa: F401  (registers the handlers)
 
     kopf.configure(
@@ -99,6 +102,12 @@ def parser() -> argparse.ArgumentParser:
         help="kopf peering object for high availability (default: standalone)",
     )
     run.add_argument("--priority", type=int, default=defaults.priority)
+    run.add_argument(
+        "--metrics",
+        default=defaults.metrics,
+        metavar="HOST:PORT",
+        help="where Prometheus metrics are served (empty to disable)",
+    )
     run.set_defaults(handler=_run)
 
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions from the models")

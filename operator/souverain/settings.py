@@ -19,6 +19,7 @@ class RunOptions:
     standalone: bool = True
     peering_name: str | None = None
     priority: int = 0
+    metrics: str = "0.0.0.0:9090"
 
     @classmethod
     def from_environment(cls) -> RunOptions:
@@ -33,4 +34,5 @@ class RunOptions:
             standalone=peering is None,
             peering_name=peering,
             priority=int(os.environ.get("SOUVERAIN_PRIORITY", "0")),
+            metrics=os.environ.get("SOUVERAIN_METRICS_ADDRESS", cls.metrics),
         )

@@ -149,3 +149,88 @@ def namespace(core: Any) -> Iterator[str]:
     except ApiException as error:
         if error.status != 404:
             raise
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def souverain_crds(cluster: Cluster) -> None:
+    """The CRDs of ``crds/``, installed as a user would and established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds")
+    )
+
+
+class Operator:
+    """``souverain run`` as a child process, which tests can stop and start again."""
+
+    def __init__(self, cluster: Cluster, log_dir: Path) -> None:
+        from souverain.devcluster.cluster import free_port
+
+        self.cluster = cluster
+        self.log_dir = log_dir
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self) -> None:
+        import sys
+        import urllib.request
+
+        self.starts += 1
+        log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "souverain",
+                "run",
+                f"--liveness=127.0.0.1:{self.liveness_port}",
+                f"--metrics=127.0.0.1:{self.metrics_port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)},
+        )
+        log.close()
+
+        def healthy() -> bool:
+            assert self.process is not None
+            assert self.process.poll() is None, self.log()
+            try:
+                url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        wait_for(healthy, "the operator to serve its liveness endpoint", timeout=60)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+        self.process = None
+
+    def log(self) -> str:
+        return (self.log_dir / f"operator-{self.starts}.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, souverain_crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    """The operator, running against the session's cluster for every test that asks."""
+    running = Operator(cluster, tmp_path_factory.mktemp("operator"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

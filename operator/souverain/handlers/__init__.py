@@ -1,5 +1,5 @@
 """The kopf handlers of the operator. Importing this package registers them."""
 
-from souverain.handlers import lifecycle
+from souverain.handlers import indices, lifecycle, namespace, profile
 
-__all__ = ["lifecycle"]
+__all__ = ["indices", "lifecycle", "namespace", "profile"]

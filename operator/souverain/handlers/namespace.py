@@ -1,0 +1,378 @@
+"""SovereignNamespace: apply the plan of :mod:`souverain.reconcile.namespace` and report it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from souverain import labels, metrics
+from souverain.api import SovereignNamespace, SovereigntyProfileSpec
+from souverain.api import conditions as c
+from souverain.api.conditions import find_condition
+from souverain.handlers import events
+from souverain.handlers.indices import first, given
+from souverain.kubeapi import KubeApi
+from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
+from souverain.reconcile.namespace import Capabilities, NamespacePlan, plan_namespace
+
+KIND = "SovereignNamespace"
+CHILD_KINDS = ("NetworkPolicy", "RoleBinding", "CiliumNetworkPolicy")
+GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "sovereignnamespaces"
+
+log = logging.getLogger(__name__)
+
+
+def capabilities(api: KubeApi) -> Capabilities:
+    """What the cluster serves, from (cached) discovery."""
+    return Capabilities(
+        cilium=api.serves("CiliumNetworkPolicy"),
+        admission_policies=api.serves("ValidatingAdmissionPolicy"),
+    )
+
+
+def _profile_spec(profile: dict[str, Any] | None) -> SovereigntyProfileSpec | None:
+    if profile is None or profile.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    return SovereigntyProfileSpec.model_validate(profile.get("spec") or {})
+
+
+def converge(api: KubeApi, body: dict[str, Any], profile: dict[str, Any] | None) -> NamespacePlan:
+    """Brings the cluster to the plan of one SovereignNamespace and writes its status.
+
+    Level-based: it reads what is there, applies what differs, deletes managed objects
+    that are no longer wanted, and changes nothing when everything is in place.
+    """
+    name = body["metadata"]["name"]
+    with metrics.reconciling(KIND):
+        try:
+            sns = SovereignNamespace.model_validate(body)
+        except ValidationError as error:
+            _write_status(api, body, [], _invalid(body, error), None)
+            raise kopf.PermanentError(f"spec is not valid: {error}") from error
+        spec = _profile_spec(profile)
+        observed_namespace = api.get("Namespace", name)
+        plan = plan_namespace(sns, spec, observed_namespace, capabilities(api))
+        try:
+            changed = _apply(api, body, plan)
+        except ApiException as error:
+            failed = condition(
+                c.NAMESPACE_READY,
+                "False",
+                c.RECONCILE_FAILED,
+                f"The API server refused a change: {error.status} {error.reason}",
+                sns.metadata.generation,
+            )
+            _write_status(api, body, [failed], plan, sns)
+            raise kopf.TemporaryError(f"applying the plan failed: {error}", delay=10) from error
+        _write_status(api, body, plan.conditions, plan, sns)
+        _post_events(body, plan, changed, observed_namespace is None)
+    return plan
+
+
+def _invalid(body: dict[str, Any], error: ValidationError) -> NamespacePlan:
+    generation = body.get("metadata", {}).get("generation")
+    message = f"The spec cannot be read: {error.errors()[0].get('msg', error)}"
+    return NamespacePlan(
+        namespace=None,
+        conditions=[condition(c.NAMESPACE_READY, "False", c.SPEC_INVALID, message, generation)],
+    )
+
+
+def _apply(api: KubeApi, body: dict[str, Any], plan: NamespacePlan) -> list[str]:
+    """Applies the plan; returns ``Kind/name`` of each object created or changed."""
+    if plan.namespace is None:
+        return []
+    name = body["metadata"]["name"]
+    changed: list[str] = []
+    before = api.get("Namespace", name)
+    after = api.apply(plan.namespace)
+    if _version(before) != _version(after):
+        changed.append(f"Namespace/{name}")
+    selector = f"{labels.SOVEREIGN_NAMESPACE}={name}"
+    observed: dict[tuple[str, str], dict[str, Any]] = {}
+    kinds = [kind for kind in CHILD_KINDS if kind != "CiliumNetworkPolicy" or api.serves(kind)]
+    for kind in kinds:
+        for obj in api.list(kind, namespace=name, label_selector=selector):
+            observed[(kind, obj["metadata"]["name"])] = obj
+    wanted = set()
+    for child in plan.children:
+        key = (child["kind"], child["metadata"]["name"])
+        wanted.add(key)
+        existing = observed.get(key) or api.get(child["kind"], key[1], name)
+        applied = api.apply(child)
+        if _version(existing) != _version(applied):
+            changed.append(f"{key[0]}/{key[1]}")
+    for (kind, child_name), obj in observed.items():
+        if (kind, child_name) not in wanted and obj["metadata"].get("namespace") == name:
+            api.delete(kind, child_name, name)
+            changed.append(f"-{kind}/{child_name}")
+    return changed
+
+
+def _version(obj: dict[str, Any] | None) -> str | None:
+    return None if obj is None else obj["metadata"].get("resourceVersion")
+
+
+def _write_status(
+    api: KubeApi,
+    body: dict[str, Any],
+    updates: list[Any],
+    plan: NamespacePlan,
+    sns: SovereignNamespace | None,
+) -> None:
+    """Writes conditions, the Ready summary and the counts; skips writes that change nothing."""
+    current = body.get("status") or {}
+    existing = [c_ for c_ in (sns.status.conditions if sns else []) if c_.type != c.READY]
+    generation = body["metadata"].get("generation")
+    merged = merge_conditions(existing, updates)
+    parts = [
+        cond
+        for kind in (c.NAMESPACE_READY, c.EGRESS_RESTRICTED, c.PLACEMENT_ENFORCED, c.COMPLIANT)
+        if (cond := find_condition(merged, kind)) is not None
+    ]
+    ready = ready_summary(parts, generation)
+    old_ready = find_condition(sns.status.conditions, c.READY) if sns else None
+    final = merge_conditions([*merged, *([old_ready] if old_ready else [])], [ready])
+    status: dict[str, Any] = {
+        "conditions": [cond.model_dump(by_alias=True, exclude_none=True) for cond in final],
+        "observedGeneration": generation,
+        "enforcementLayers": plan.enforcement_layers,
+        "unenforceableEgress": plan.unenforceable_egress,
+    }
+    name = body["metadata"]["name"]
+    metrics.record_namespace(name, str(body.get("spec", {}).get("profileName", "")), ready.status)
+    if all(current.get(key) == value for key, value in status.items()):
+        return
+    api.patch_status(KIND, name, status)
+
+
+def _post_events(
+    body: dict[str, Any], plan: NamespacePlan, changed: list[str], created: bool
+) -> None:
+    name = body["metadata"]["name"]
+    if created and plan.namespace is not None:
+        events.post(body, c.NAMESPACE_CREATED, message=f"Created Namespace {name}.")
+    restored = [item for item in changed if not item.startswith(("-", "Namespace/"))]
+    if restored:
+        events.post(
+            body,
+            c.RECONCILED,
+            message=f"Applied {', '.join(sorted(restored))}.",
+        )
+    removed = [item[1:] for item in changed if item.startswith("-")]
+    if removed:
+        events.post(body, c.RECONCILED, message=f"Removed {', '.join(sorted(removed))}.")
+    if plan.refused_egress:
+        events.post(
+            body,
+            warning=True,
+            reason=c.EGRESS_OUTSIDE_PROFILE,
+            message="Refused extra egress outside the profile's allow-list: "
+            + "; ".join(plan.refused_egress),
+        )
+    if plan.namespace is None and plan.conditions:
+        events.post(
+            body, warning=True, reason=plan.conditions[0].reason, message=plan.conditions[0].message
+        )
+
+
+# -- handlers ------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Creates or repairs everything the SovereignNamespace asks for."""
+    profile = first(given(kwargs, "profiles"), body["spec"].get("profileName", ""))
+    converge(memo.kube, dict(body), profile)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=300, initial_delay=300, idle=60)
+def recheck(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A periodic pass, in case a change was missed while the operator was busy."""
+    profile = first(given(kwargs, "profiles"), body["spec"].get("profileName", ""))
+    converge(memo.kube, dict(body), profile)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """Deletes the Namespace (policy Delete), or leaves it without the operator's objects
+    and labels (policy Retain)."""
+    api: KubeApi = memo.kube
+    with metrics.reconciling(KIND):
+        if spec.get("deletionPolicy") == "Delete":
+            if api.delete("Namespace", name):
+                events.post(body, c.NAMESPACE_DELETED, message=f"Deleted Namespace {name}.")
+        else:
+            selector = f"{labels.SOVEREIGN_NAMESPACE}={name}"
+            for kind in CHILD_KINDS:
+                if kind == "CiliumNetworkPolicy" and not api.serves(kind):
+                    continue
+                for obj in api.list(kind, namespace=name, label_selector=selector):
+                    api.delete(kind, obj["metadata"]["name"], name)
+            namespace = api.get("Namespace", name)
+            if namespace is not None and not namespace["metadata"].get("deletionTimestamp"):
+                kept = dict(spec.get("labels") or {})
+                api.apply(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {
+                            "name": name,
+                            "labels": {**kept, labels.RETAINED: "true"},
+                            "annotations": dict(spec.get("annotations") or {}),
+                        },
+                    }
+                )
+                events.post(
+                    body,
+                    c.NAMESPACE_RETAINED,
+                    message=f"Namespace {name} and its workloads are kept; the operator's "
+                    "NetworkPolicies, RoleBindings and labels were removed.",
+                )
+    metrics.forget_namespace(name)
+
+
+def _repair_if_drifted(
+    kind: str,
+    obj: dict[str, Any],
+    event_type: str,
+    memo: kopf.Memo,
+    sovereign_namespaces: kopf.Index[str, Any],
+    profiles: kopf.Index[str, Any],
+) -> None:
+    namespace = obj["metadata"].get("namespace") or obj["metadata"]["name"]
+    sns = first(sovereign_namespaces, namespace)
+    if sns is None or sns["metadata"].get("deletionTimestamp"):
+        return
+    profile = first(profiles, sns["spec"].get("profileName", ""))
+    if kind == "Namespace":
+        wanted = _desired_namespace_labels(sns)
+        current = obj["metadata"].get("labels") or {}
+        if event_type != "DELETED" and all(current.get(k) == v for k, v in wanted.items()):
+            return
+    else:
+        name = obj["metadata"]["name"]
+        if not name.startswith("souverain-"):
+            return
+        try:
+            plan = plan_namespace(
+                SovereignNamespace.model_validate(sns),
+                _profile_spec(profile),
+                {},
+                Capabilities(cilium=memo.kube.serves("CiliumNetworkPolicy")),
+            )
+        except ValidationError:
+            return
+        desired = next(
+            (ch for ch in plan.children if ch["kind"] == kind and ch["metadata"]["name"] == name),
+            None,
+        )
+        if desired is None and event_type == "DELETED":
+            return
+        if event_type != "DELETED" and desired is not None and _matches(desired, obj):
+            return
+    log.info(
+        "Repairing %s %s/%s after a %s event", kind, namespace, obj["metadata"]["name"], event_type
+    )
+    converge(memo.kube, sns, profile)
+
+
+class _RepairBudget:
+    """At most ``limit`` repairs of one object per ``window`` seconds, so that an object the
+    API server normalizes unexpectedly cannot make the operator loop."""
+
+    def __init__(self, limit: int = 5, window: float = 10.0) -> None:
+        self.limit, self.window = limit, window
+        self._recent: dict[tuple[str, str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: tuple[str, str, str]) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._recent.get(key, []) if now - t < self.window]
+            allowed = len(recent) < self.limit
+            if allowed:
+                recent.append(now)
+            self._recent[key] = recent
+            return allowed
+
+
+_repairs = _RepairBudget()
+
+
+def _desired_namespace_labels(sns: dict[str, Any]) -> dict[str, str]:
+    wanted = dict(sns["spec"].get("labels") or {})
+    wanted[labels.PROFILE] = sns["spec"].get("profileName", "")
+    wanted[labels.SOVEREIGN_NAMESPACE] = sns["metadata"]["name"]
+    return wanted
+
+
+def _matches(desired: dict[str, Any], observed: dict[str, Any]) -> bool:
+    """Whether the observed object holds everything the desired one says (empty lists and
+    maps count as absent, as the API server stores them)."""
+    wanted_labels = desired["metadata"].get("labels") or {}
+    current_labels = observed["metadata"].get("labels") or {}
+    if any(current_labels.get(k) != v for k, v in wanted_labels.items()):
+        return False
+    return all(
+        _pruned(observed.get(key)) == _pruned(value)
+        for key, value in desired.items()
+        if key not in ("metadata", "apiVersion", "kind", "status")
+    )
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in ({}, [], None)}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
+
+
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies")
+def watch_network_policies(body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Puts back a managed NetworkPolicy that was deleted or edited."""
+    _repair_if_drifted(
+        "NetworkPolicy",
+        dict(body),
+        type,
+        memo,
+        given(kwargs, "sovereign_namespaces"),
+        given(kwargs, "profiles"),
+    )
+
+
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings")
+def watch_role_bindings(body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Puts back the owners' RoleBinding when it was deleted or edited."""
+    _repair_if_drifted(
+        "RoleBinding",
+        dict(body),
+        type,
+        memo,
+        given(kwargs, "sovereign_namespaces"),
+        given(kwargs, "profiles"),
+    )
+
+
+@kopf.on.event("", "v1", "namespaces")
+def watch_namespaces(body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Puts back the labels of a sovereign Namespace when they were removed or changed, and
+    the Namespace itself when it was deleted while its SovereignNamespace stays."""
+    _repair_if_drifted(
+        "Namespace",
+        dict(body),
+        type,
+        memo,
+        given(kwargs, "sovereign_namespaces"),
+        given(kwargs, "profiles"),
+    )

@@ -1,0 +1,182 @@
+"""The few calls the operator makes to the API server, over the kubernetes client's
+transport: get, list, server-side apply, delete, status patches and discovery.
+
+Objects are plain dicts, as the pure parts of the operator produce them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+FIELD_MANAGER: Final = "souverain"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where the API server serves a kind."""
+
+    group_version: str
+    plural: str
+    namespaced: bool
+
+    def path(self, name: str | None = None, namespace: str | None = None) -> str:
+        root = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        if self.namespaced and namespace:
+            root += f"/namespaces/{namespace}"
+        root += f"/{self.plural}"
+        return f"{root}/{name}" if name else root
+
+
+KINDS: Final = {
+    "Namespace": Kind("v1", "namespaces", False),
+    "Node": Kind("v1", "nodes", False),
+    "Pod": Kind("v1", "pods", True),
+    "NetworkPolicy": Kind("networking.k8s.io/v1", "networkpolicies", True),
+    "RoleBinding": Kind("rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "CiliumNetworkPolicy": Kind("cilium.io/v2", "ciliumnetworkpolicies", True),
+    "ValidatingAdmissionPolicy": Kind(
+        "admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False
+    ),
+    "ValidatingAdmissionPolicyBinding": Kind(
+        "admissionregistration.k8s.io/v1", "validatingadmissionpolicybindings", False
+    ),
+    "SovereigntyProfile": Kind("souverain.io/v1alpha1", "sovereigntyprofiles", False),
+    "SovereignNamespace": Kind("souverain.io/v1alpha1", "sovereignnamespaces", False),
+    "ResidentVolume": Kind("souverain.io/v1alpha1", "residentvolumes", True),
+}
+
+
+def load_api_client() -> client.ApiClient:
+    """In a pod, the service account; elsewhere, the kubeconfig ``$KUBECONFIG`` names
+    (read now, not when the kubernetes package was imported)."""
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG") or None,
+            client_configuration=configuration,
+        )
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+class KubeApi:
+    """Plain-dict access to the API server, shared by the handlers (thread-safe)."""
+
+    def __init__(self, api_client: client.ApiClient, discovery_ttl: float = 30.0) -> None:
+        self._client = api_client
+        self._discovery_ttl = discovery_ttl
+        self._served: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        request = self._client.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._client.call_api(*request, _request_timeout=30)
+        response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            raise ApiException(http_resp=response)
+        return json.loads(response.data) if response.data else None
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            found: dict[str, Any] = self._request("GET", KINDS[kind].path(name, namespace))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def list(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The objects of a kind, in one namespace or in all, optionally by label."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        listed = self._request("GET", KINDS[kind].path(namespace=namespace), query=query)
+        items: list[dict[str, Any]] = listed.get("items") or []
+        return items
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply as the operator's field manager, taking over conflicting fields.
+
+        Fields the operator applied before and leaves out now are removed; applying the
+        same object twice changes nothing (not even the resourceVersion).
+        """
+        metadata = obj["metadata"]
+        path = KINDS[obj["kind"]].path(metadata["name"], metadata.get("namespace"))
+        applied: dict[str, Any] = self._request(
+            "PATCH",
+            path,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+        return applied
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Deletes the object in the background; False when it was already gone."""
+        try:
+            self._request(
+                "DELETE",
+                KINDS[kind].path(name, namespace),
+                body={"propagationPolicy": "Background"},
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def patch_status(
+        self, kind: str, name: str, status: dict[str, Any], namespace: str | None = None
+    ) -> None:
+        """Merge-patches the status subresource."""
+        self._request(
+            "PATCH",
+            KINDS[kind].path(name, namespace) + "/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    def serves(self, kind: str) -> bool:
+        """Whether the API server serves the kind now (discovery cached for a while)."""
+        target = KINDS[kind]
+        now = time.monotonic()
+        with self._lock:
+            cached = self._served.get(target.group_version)
+        if cached is None or now - cached[0] > self._discovery_ttl:
+            try:
+                listed = self._request("GET", target.path().rsplit("/", 1)[0])
+                plurals = frozenset(r["name"] for r in listed.get("resources", []))
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                plurals = frozenset()
+            cached = (now, plurals)
+            with self._lock:
+                self._served[target.group_version] = cached
+        return target.plural in cached[1]

@@ -1,0 +1,101 @@
+"""Prometheus metrics of the operator: what it reconciles and what it finds.
+
+Names and labels are documented in the README; series of deleted objects are removed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+REGISTRY = CollectorRegistry()
+
+RECONCILES = Counter(
+    "souverain_reconcile",
+    "Reconciliations, by kind of object and result (success or error).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS = Histogram(
+    "souverain_reconcile_duration_seconds",
+    "Time spent reconciling one object, by kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+SOVEREIGN_NAMESPACES = Gauge(
+    "souverain_sovereign_namespaces",
+    "SovereignNamespaces, by profile and by the status of their Ready condition.",
+    ["profile", "ready"],
+    registry=REGISTRY,
+)
+QUALIFIED_NODES = Gauge(
+    "souverain_qualified_nodes",
+    "Nodes that meet a profile's node requirements.",
+    ["profile"],
+    registry=REGISTRY,
+)
+
+_namespaces: dict[str, tuple[str, str]] = {}
+_lock = threading.Lock()
+
+
+@contextmanager
+def reconciling(kind: str) -> Iterator[None]:
+    """Counts and times one reconciliation of an object of ``kind``."""
+    start = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        RECONCILES.labels(kind=kind, result="error").inc()
+        raise
+    else:
+        RECONCILES.labels(kind=kind, result="success").inc()
+    finally:
+        RECONCILE_SECONDS.labels(kind=kind).observe(time.perf_counter() - start)
+
+
+def _recount() -> None:
+    counts: dict[tuple[str, str], int] = {}
+    for key in _namespaces.values():
+        counts[key] = counts.get(key, 0) + 1
+    for labels, _ in list(SOVEREIGN_NAMESPACES._metrics.items()):
+        if tuple(labels) not in counts:
+            SOVEREIGN_NAMESPACES.remove(*labels)
+    for (profile, ready), count in counts.items():
+        SOVEREIGN_NAMESPACES.labels(profile=profile, ready=ready).set(count)
+
+
+def record_namespace(name: str, profile: str, ready: str) -> None:
+    """Remembers the profile and readiness of one SovereignNamespace."""
+    with _lock:
+        if _namespaces.get(name) != (profile, ready):
+            _namespaces[name] = (profile, ready)
+            _recount()
+
+
+def forget_namespace(name: str) -> None:
+    """Drops a deleted SovereignNamespace from the counts."""
+    with _lock:
+        if _namespaces.pop(name, None) is not None:
+            _recount()
+
+
+def record_qualified_nodes(profile: str, count: int) -> None:
+    QUALIFIED_NODES.labels(profile=profile).set(count)
+
+
+def forget_profile(profile: str) -> None:
+    """Removes the series of a deleted profile."""
+    with suppress(KeyError):
+        QUALIFIED_NODES.remove(profile)
+
+
+def serve(address: str) -> None:
+    """Serves ``/metrics`` on ``host:port`` in a background thread."""
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port), addr=host or "0.0.0.0", registry=REGISTRY)

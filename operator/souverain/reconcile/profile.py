@@ -1,0 +1,74 @@
+"""What a SovereigntyProfile implies: the nodes that qualify, its conditions, and the
+admission objects that enforce it in the API server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from souverain.api import Condition, SovereigntyProfileSpec
+from souverain.api import conditions as c
+from souverain.reconcile.conditions import condition
+from souverain.reconcile.qualification import qualified_nodes
+
+
+@dataclass
+class ProfilePlan:
+    """The observed qualification of nodes and the objects that enforce the profile."""
+
+    qualified_nodes: list[str]
+    conditions: list[Condition] = field(default_factory=list)
+    admission: list[dict[str, Any]] = field(default_factory=list)
+    """Admission policy bindings for this profile (applied; deleted with the profile)."""
+
+
+def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[dict[str, Any]]:
+    """The per-profile admission objects; with ``spec`` None, only their kinds and names."""
+    return []
+
+
+def plan_profile(
+    name: str,
+    generation: int | None,
+    spec: SovereigntyProfileSpec | None,
+    nodes: Mapping[str, Mapping[str, str]],
+    now: datetime | None = None,
+) -> ProfilePlan:
+    """Qualified nodes, conditions and admission objects of a profile."""
+    if spec is None:
+        return ProfilePlan(qualified_nodes=[], admission=admission_objects(name, None))
+    qualified = qualified_nodes(nodes, spec.node_requirements)
+    valid = condition(
+        c.VALID, "True", c.SPEC_VALID, "The profile can be enforced.", generation, now
+    )
+    if qualified:
+        ready = condition(
+            c.READY,
+            "True",
+            c.NODES_QUALIFIED,
+            f"{len(qualified)} node(s) qualify: {', '.join(qualified[:20])}"
+            + (" ..." if len(qualified) > 20 else "")
+            + (
+                ". Mode Audit: violations are reported, not refused."
+                if spec.enforcement.mode == "Audit"
+                else "."
+            ),
+            generation,
+            now,
+        )
+    else:
+        ready = condition(
+            c.READY,
+            "False",
+            c.NO_QUALIFIED_NODES,
+            "No node meets the node requirements: pods of bound namespaces cannot be scheduled.",
+            generation,
+            now,
+        )
+    return ProfilePlan(
+        qualified_nodes=qualified,
+        conditions=[valid, ready],
+        admission=admission_objects(name, spec),
+    )
