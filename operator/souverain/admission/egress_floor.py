@@ -1,0 +1,281 @@
+"""The egress floor in the API server: tenants cannot widen their profile's egress.
+
+NetworkPolicies are additive, so a policy a tenant writes could allow what the operator's
+floor denies. One static ValidatingAdmissionPolicy, :data:`POLICY_NAME`, refuses in the
+namespaces bound to a profile every NetworkPolicy whose egress reaches past the
+profile's allow-list; one binding per profile hands that profile to the policy as its
+parameter and selects the profile's namespaces. The policy holds with the operator
+stopped, and a profile edit takes effect without regenerating anything.
+
+A rule is inside the floor when each of its destinations is:
+
+- pods of the same namespace (a peer with only a podSelector);
+- namespaces of the same profile (a namespaceSelector whose matchLabels pins
+  ``souverain.io/profile`` to the profile; anything else can reach other namespaces);
+- an ipBlock inside one of the profile's networks that also excludes the blocks the
+  profile excludes, in a rule whose ports all lie within that network's ports when it
+  lists some (a rule without ports, or with a named port, allows more).
+
+A rule with no destination at all allows every destination. ``except`` never makes a
+block that is too wide acceptable, and a block must fit inside one network of the
+allow-list, not a union of several. Requests of the operator (its username) and of
+cluster administrators (``system:masters``) are not checked, and neither are updates
+that leave ``spec`` unchanged, so that metadata stays editable on any policy.
+
+A refusal names the first field to change and what the profile allows. The CEL is
+evaluated within the API server's cost limit per expression: with a few networks in
+the profile that is thousands of destinations per NetworkPolicy, and about a hundred
+with the largest profile the CRD accepts; a NetworkPolicy too large to check is refused.
+It uses two-variable comprehensions (``transformList``), which kube-apiserver accepts in
+new expressions from Kubernetes 1.33.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Final
+
+from souverain import API_GROUP, API_VERSION
+from souverain.api import SovereigntyProfileSpec
+from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
+
+POLICY_NAME: Final = "souverain-egress-floor"
+"""Name of the ValidatingAdmissionPolicy; bindings are named after it and their profile."""
+
+CLUSTER_ADMINS: Final = "system:masters"
+"""The group whose requests pass: it bypasses authorization anyway."""
+
+_MAX_NAME_LENGTH: Final = 253
+_MAX_LABEL_VALUE_LENGTH: Final = 63
+_HASH_LENGTH: Final = 10
+
+# Variables of the comprehensions below: `rule` an egress rule, `peer` one of its
+# destinations, `allowed` a network of the profile, `port` a port of the rule and
+# `allowedPort` one of the network's, `excluded` a block the profile excludes and
+# `kept` one the tenant excludes; `i` and `j` index rules and destinations.
+
+
+def _cel_string(value: str) -> str:
+    """A CEL string literal; JSON's escapes are all valid in CEL."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+_RULE_PATH: Final = "'spec.egress[' + string(i) + ']'"
+_PEER_PATH: Final = f"{_RULE_PATH} + '.to[' + string(j) + ']'"
+
+
+def _profile_text(text: str) -> str:
+    """CEL for ``text`` with ``{profile}`` standing for the profile's name."""
+    before, _, after = text.partition("{profile}")
+    return f"{_cel_string(before)} + variables.profile + {_cel_string(after)}"
+
+
+_PINNED: Final = (
+    "has(peer.namespaceSelector.matchLabels)"
+    f" && {_cel_string(PROFILE)} in peer.namespaceSelector.matchLabels"
+    f" && peer.namespaceSelector.matchLabels[{_cel_string(PROFILE)}] == variables.profile"
+)
+
+_CONTAINING: Final = "cidr(allowed.cidr).containsCIDR(peer.ipBlock.cidr)"
+_EXCLUSION_LOST: Final = (
+    "(cidr(peer.ipBlock.cidr).containsCIDR(excluded)"
+    " || cidr(excluded).containsCIDR(peer.ipBlock.cidr))"
+    " && !(has(peer.ipBlock.except)"
+    " && peer.ipBlock.except.exists(kept, isCIDR(kept) && cidr(kept).containsCIDR(excluded)))"
+)
+_EXCLUSIONS_KEPT: Final = (
+    f"!has(allowed.except) || !allowed.except.exists(excluded, {_EXCLUSION_LOST})"
+)
+_PORT_WITHIN: Final = (
+    "has(port.port) && type(port.port) == int"
+    " && allowed.ports.exists(allowedPort,"
+    " allowedPort.protocol == (has(port.protocol) ? port.protocol : 'TCP')"
+    " && allowedPort.port <= port.port"
+    " && (has(port.endPort) ? port.endPort : port.port)"
+    " <= (has(allowedPort.endPort) ? allowedPort.endPort : allowedPort.port))"
+)
+_PORTS_WITHIN: Final = (
+    "!has(allowed.ports) || size(allowed.ports) == 0"
+    " || (has(rule.ports) && size(rule.ports) > 0"
+    f" && rule.ports.all(port, {_PORT_WITHIN}))"
+)
+_FITS: Final = f"{_CONTAINING} && ({_EXCLUSIONS_KEPT}) && ({_PORTS_WITHIN})"
+
+_NETWORK_TEXT: Final = (
+    "allowed.cidr"
+    " + (has(allowed.except) && size(allowed.except) > 0"
+    " ? ' except ' + allowed.except.join(', ') : '')"
+    " + (has(allowed.ports) && size(allowed.ports) > 0"
+    " ? ' on ' + allowed.ports.map(allowedPort, string(allowedPort.port)"
+    " + (has(allowedPort.endPort) ? '-' + string(allowedPort.endPort) : '')"
+    " + '/' + allowedPort.protocol).join(', ')"
+    " : '')"
+)
+
+# What is wrong with the destination `peer` of the rule `rule`, or '' when it is inside
+# the floor. The checks run in order of cost; the texts are built only for refusals.
+_IP_BLOCK_REFUSAL: Final = (
+    f"isCIDR(peer.ipBlock.cidr) && variables.allowed.exists(allowed, {_FITS}) ? ''"
+    f" : !isCIDR(peer.ipBlock.cidr) || !variables.allowed.exists(allowed, {_CONTAINING})"
+    f" ? {_PEER_PATH} + '.ipBlock.cidr ' + peer.ipBlock.cidr + ' is outside '"
+    " + variables.allowList + '; use a block inside one of those networks'"
+    f" : variables.allowed.exists(allowed, {_CONTAINING} && ({_PORTS_WITHIN}))"
+    f" ? variables.allowed.filter(allowed, {_CONTAINING} && ({_PORTS_WITHIN}))"
+    f".map(allowed, {_PEER_PATH} + '.ipBlock reaches '"
+    f" + allowed.except.filter(excluded, {_EXCLUSION_LOST}).join(', ')"
+    f" + {_profile_text(', which SovereigntyProfile {profile} excludes from ')}"
+    " + allowed.cidr + '; list it in ipBlock.except or use a block outside it')[0]"
+    f" : {_RULE_PATH} + '.ports'"
+    " + (has(rule.ports) && size(rule.ports) > 0"
+    " ? ' allows ports outside those' : ' is empty, which allows every port, beyond those')"
+    f" + {_profile_text(' SovereigntyProfile {profile} allows to ')} + peer.ipBlock.cidr"
+    f" + ' (' + variables.allowed.filter(allowed, {_CONTAINING}).map(allowed, {_NETWORK_TEXT})"
+    ".join('; ') + '); list port numbers within them'"
+)
+_OTHER_NAMESPACES: Final = (
+    ".namespaceSelector can select namespaces outside SovereigntyProfile {profile};"
+    f" add to its matchLabels {PROFILE}: "
+)
+_PEER_REFUSAL: Final = (
+    f"has(peer.ipBlock) ? ({_IP_BLOCK_REFUSAL})"
+    f" : has(peer.namespaceSelector) && !({_PINNED})"
+    f" ? {_PEER_PATH} + {_profile_text(_OTHER_NAMESPACES)} + variables.profile"
+    " : ''"
+)
+_RULE_REFUSALS: Final = (
+    "!has(rule.to) || size(rule.to) == 0"
+    f" ? [{_RULE_PATH} + '.to is empty, which allows every destination;"
+    " list destinations inside ' + variables.allowList]"
+    f" : rule.to.transformList(j, peer, {_PEER_REFUSAL}).filter(refusal, refusal != '')"
+)
+
+_VARIABLES: Final = (
+    ("profile", "params.metadata.name"),
+    ("allowed", "params.spec.?egress.?cidrs.orValue([])"),
+    ("egress", "object.spec.?egress.orValue([])"),
+    (
+        "allowList",
+        _profile_text("the egress allow-list of SovereigntyProfile {profile} (allowed: ")
+        + " + (size(variables.allowed) == 0 ? 'nothing'"
+        f" : variables.allowed.map(allowed, {_NETWORK_TEXT}).join('; ')) + ')'",
+    ),
+    # One list of refusals per egress rule; all empty when the policy is inside the floor.
+    ("refusals", f"variables.egress.transformList(i, rule, {_RULE_REFUSALS})"),
+)
+
+_VALIDATION: Final = {
+    "expression": "variables.refusals.all(refused, size(refused) == 0)",
+    "message": (
+        "this NetworkPolicy allows egress outside the allow-list of its namespace's"
+        " SovereigntyProfile"
+    ),
+    "messageExpression": (
+        "variables.refusals.filter(refused, size(refused) > 0)[0][0]"
+        " + (variables.refusals.map(refused, size(refused)).sum() > 1"
+        " ? ' (and ' + string(variables.refusals.map(refused, size(refused)).sum() - 1)"
+        " + ' more)' : '')"
+    ),
+    "reason": "Forbidden",
+}
+
+
+def egress_floor_policy(operator_username: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy that refuses NetworkPolicies widening a profile's egress.
+
+    Requests from ``operator_username`` (the operator's own, such as
+    ``system:serviceaccount:souverain-system:souverain``) pass, as do those of
+    ``system:masters``. The policy does nothing until a binding from
+    :func:`egress_floor_binding` hands it a profile.
+    """
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {
+            "name": POLICY_NAME,
+            "labels": {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: MANAGED_BY_VALUE},
+        },
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["networking.k8s.io"],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["networkpolicies"],
+                    }
+                ],
+                "matchPolicy": "Equivalent",
+                "namespaceSelector": {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]},
+            },
+            "matchConditions": [
+                {
+                    "name": "not-the-operator",
+                    "expression": (
+                        f"request.userInfo.username != {_cel_string(operator_username)}"
+                    ),
+                },
+                {
+                    "name": "not-a-cluster-admin",
+                    "expression": (
+                        "!has(request.userInfo.groups)"
+                        f" || !({_cel_string(CLUSTER_ADMINS)} in request.userInfo.groups)"
+                    ),
+                },
+                {
+                    "name": "spec-written",
+                    "expression": "request.operation != 'UPDATE' || object.spec != oldObject.spec",
+                },
+            ],
+            "variables": [
+                {"name": name, "expression": expression} for name, expression in _VARIABLES
+            ],
+            "validations": [_VALIDATION],
+        },
+    }
+
+
+def egress_floor_binding_name(profile_name: str) -> str:
+    """The name of the binding for ``profile_name``: readable, unique per profile, and a
+    valid object name for any profile name (long ones are cut and end with a hash)."""
+    name = f"{POLICY_NAME}-{profile_name}"
+    if len(name) <= _MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(profile_name.encode()).hexdigest()[:_HASH_LENGTH]
+    kept = name[: _MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip(".-")
+    return f"{kept}-{digest}"
+
+
+def egress_floor_binding(profile_name: str, spec: SovereigntyProfileSpec) -> dict[str, Any]:
+    """The binding that applies the egress floor of the profile ``profile_name`` to the
+    namespaces labelled with it: it refuses in Enforce mode, and warns and audits in Audit.
+
+    The profile is the policy's parameter: when it is missing, the policy refuses every
+    NetworkPolicy write in those namespaces rather than letting them through.
+    """
+    if len(profile_name) > _MAX_LABEL_VALUE_LENGTH:
+        raise ValueError(
+            f"SovereigntyProfile {profile_name!r} cannot be bound to namespaces: the "
+            f"{PROFILE} label value holds at most {_MAX_LABEL_VALUE_LENGTH} characters"
+        )
+    enforced = spec.enforcement.mode == "Enforce"
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {
+            "name": egress_floor_binding_name(profile_name),
+            "labels": {
+                MANAGED_BY: MANAGED_BY_VALUE,
+                PART_OF: MANAGED_BY_VALUE,
+                PROFILE: profile_name,
+            },
+        },
+        "spec": {
+            "policyName": POLICY_NAME,
+            "paramRef": {"name": profile_name, "parameterNotFoundAction": "Deny"},
+            "matchResources": {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}},
+            "validationActions": ["Deny"] if enforced else ["Warn", "Audit"],
+        },
+    }
