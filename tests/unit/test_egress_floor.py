@@ -85,7 +85,7 @@ def test_policy_checks_network_policy_writes_in_bound_namespaces() -> None:
     assert spec["matchConstraints"]["resourceRules"] == [
         {
             "apiGroups": ["networking.k8s.io"],
-            "apiVersions": ["*"],
+            "apiVersions": ["v1"],
             "operations": ["CREATE", "UPDATE"],
             "resources": ["networkpolicies"],
         }

@@ -202,11 +202,13 @@ def egress_floor_policy(operator_username: str) -> dict[str, Any]:
                 "resourceRules": [
                     {
                         "apiGroups": ["networking.k8s.io"],
-                        "apiVersions": ["*"],
+                        "apiVersions": ["v1"],
                         "operations": ["CREATE", "UPDATE"],
                         "resources": ["networkpolicies"],
                     }
                 ],
+                # A listed version (not "*") lets the API server type-check the CEL;
+                # Equivalent still matches NetworkPolicies written through other versions.
                 "matchPolicy": "Equivalent",
                 "namespaceSelector": {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]},
             },
