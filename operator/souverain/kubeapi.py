@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -65,7 +66,7 @@ def load_api_client() -> client.ApiClient:
             config_file=os.environ.get("KUBECONFIG") or None,
             client_configuration=configuration,
         )
-    configuration.connection_pool_maxsize = 32
+    configuration.connection_pool_maxsize = 8
     return client.ApiClient(configuration)
 
 
@@ -111,7 +112,7 @@ class KubeApi:
             raise
         return found
 
-    def list(
+    def list_objects(
         self, kind: str, namespace: str | None = None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
         """The objects of a kind, in one namespace or in all, optionally by label."""
@@ -161,6 +162,51 @@ class KubeApi:
             body={"status": status},
             content_type="application/merge-patch+json",
         )
+
+    def list_with_version(
+        self, kind: str, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The objects of a kind in every namespace, and the resourceVersion to watch from."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        listed = self._request("GET", KINDS[kind].path(), query=query)
+        return listed.get("items") or [], listed["metadata"]["resourceVersion"]
+
+    def watch(
+        self,
+        kind: str,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Events (type, object) of a kind in every namespace from ``resource_version``,
+        read one line at a time until the server ends the watch."""
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        request = self._client.param_serialize(
+            "GET",
+            KINDS[kind].path(),
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self._client.call_api(*request, _request_timeout=(10, timeout_seconds + 30))
+        if response.status != 200:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException(http_resp=response)
+        pending = b""
+        for chunk in response.response.stream(65536, decode_content=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    event = json.loads(line)
+                    yield event["type"], event["object"]
 
     def serves(self, kind: str) -> bool:
         """Whether the API server serves the kind now (discovery cached for a while)."""

@@ -36,3 +36,22 @@ class RunOptions:
             priority=int(os.environ.get("SOUVERAIN_PRIORITY", "0")),
             metrics=os.environ.get("SOUVERAIN_METRICS_ADDRESS", cls.metrics),
         )
+
+
+def operator_username() -> str:
+    """Who the operator is to the API server: admission policies let its own writes through.
+
+    ``$SOUVERAIN_OPERATOR_USERNAME`` when set (the Helm chart sets it); otherwise the
+    service account ``souverain`` of the namespace the pod runs in, or of
+    ``souverain-system`` outside a pod (where the local control plane's admin is in
+    ``system:masters``, which the policies trust anyway).
+    """
+    configured = os.environ.get("SOUVERAIN_OPERATOR_USERNAME")
+    if configured:
+        return configured
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as handle:
+            namespace = handle.read().strip()
+    except OSError:
+        namespace = "souverain-system"
+    return f"system:serviceaccount:{namespace}:souverain"

@@ -8,17 +8,32 @@ from typing import Any
 
 import kopf
 
+KEPT_METADATA = ("name", "uid", "generation", "resourceVersion", "deletionTimestamp")
+
+
+def essentials(body: kopf.Body) -> dict[str, Any]:
+    """The parts of an object the handlers read (not its managedFields, which can be
+    larger than the rest of it together)."""
+    metadata = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {key: metadata[key] for key in KEPT_METADATA if key in metadata},
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
 
 @kopf.index("souverain.io", "v1alpha1", "sovereigntyprofiles")
 def profiles(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    """Profile name -> the whole profile."""
-    return {name: dict(body)}
+    """Profile name -> the profile."""
+    return {name: essentials(body)}
 
 
 @kopf.index("souverain.io", "v1alpha1", "sovereignnamespaces")
 def sovereign_namespaces(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    """SovereignNamespace name -> the whole object."""
-    return {name: dict(body)}
+    """SovereignNamespace name -> the object."""
+    return {name: essentials(body)}
 
 
 @kopf.index("souverain.io", "v1alpha1", "sovereignnamespaces")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
+import aiohttp
 import kopf
 
 from souverain import API_GROUP, metrics
+from souverain.handlers import drift
+from souverain.handlers import namespace as namespace_handlers
+from souverain.handlers.indices import given
 from souverain.kubeapi import KubeApi, load_api_client
 
 
@@ -28,7 +33,22 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         metrics.serve(address)
 
 
-@kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In a pod, the service account; elsewhere, the kubeconfig that ``$KUBECONFIG`` names."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+@kopf.on.startup()
+def watch_managed_objects(memo: kopf.Memo, **kwargs: Any) -> None:
+    """Starts the watches that put back deleted or edited managed objects."""
+    api: KubeApi = memo.kube
+    namespaces, profiles = given(kwargs, "sovereign_namespaces"), given(kwargs, "profiles")
+
+    def repair(kind: str, obj: dict[str, Any], event_type: str) -> None:
+        namespace_handlers.repair_if_drifted(kind, obj, event_type, api, namespaces, profiles)
+
+    memo.drift_stop = threading.Event()
+    drift.start(api, repair, memo.drift_stop)
+
+
+@kopf.on.cleanup()
+def stop_watches(memo: kopf.Memo, **_: Any) -> None:
+    """Ends the watches of managed objects."""
+    stop = getattr(memo, "drift_stop", None)
+    if stop is not None:
+        stop.set()

@@ -98,7 +98,7 @@ def _apply(api: KubeApi, body: dict[str, Any], plan: NamespacePlan) -> list[str]
     observed: dict[tuple[str, str], dict[str, Any]] = {}
     kinds = [kind for kind in CHILD_KINDS if kind != "CiliumNetworkPolicy" or api.serves(kind)]
     for kind in kinds:
-        for obj in api.list(kind, namespace=name, label_selector=selector):
+        for obj in api.list_objects(kind, namespace=name, label_selector=selector):
             observed[(kind, obj["metadata"]["name"])] = obj
     wanted = set()
     for child in plan.children:
@@ -215,7 +215,7 @@ def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: A
             for kind in CHILD_KINDS:
                 if kind == "CiliumNetworkPolicy" and not api.serves(kind):
                     continue
-                for obj in api.list(kind, namespace=name, label_selector=selector):
+                for obj in api.list_objects(kind, namespace=name, label_selector=selector):
                     api.delete(kind, obj["metadata"]["name"], name)
             namespace = api.get("Namespace", name)
             if namespace is not None and not namespace["metadata"].get("deletionTimestamp"):
@@ -240,14 +240,16 @@ def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: A
     metrics.forget_namespace(name)
 
 
-def _repair_if_drifted(
+def repair_if_drifted(
     kind: str,
     obj: dict[str, Any],
     event_type: str,
-    memo: kopf.Memo,
+    api: KubeApi,
     sovereign_namespaces: kopf.Index[str, Any],
     profiles: kopf.Index[str, Any],
 ) -> None:
+    """Converges the owning SovereignNamespace when a managed object was deleted, lost its
+    labels, or no longer holds what the operator applied."""
     namespace = obj["metadata"].get("namespace") or obj["metadata"]["name"]
     sns = first(sovereign_namespaces, namespace)
     if sns is None or sns["metadata"].get("deletionTimestamp"):
@@ -267,7 +269,7 @@ def _repair_if_drifted(
                 SovereignNamespace.model_validate(sns),
                 _profile_spec(profile),
                 {},
-                Capabilities(cilium=memo.kube.serves("CiliumNetworkPolicy")),
+                capabilities(api),
             )
         except ValidationError:
             return
@@ -282,7 +284,7 @@ def _repair_if_drifted(
     log.info(
         "Repairing %s %s/%s after a %s event", kind, namespace, obj["metadata"]["name"], event_type
     )
-    converge(memo.kube, sns, profile)
+    converge(api, sns, profile)
 
 
 class _RepairBudget:
@@ -336,43 +338,3 @@ def _pruned(value: Any) -> Any:
     if isinstance(value, list):
         return [_pruned(item) for item in value]
     return value
-
-
-@kopf.on.event("networking.k8s.io", "v1", "networkpolicies")
-def watch_network_policies(body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Puts back a managed NetworkPolicy that was deleted or edited."""
-    _repair_if_drifted(
-        "NetworkPolicy",
-        dict(body),
-        type,
-        memo,
-        given(kwargs, "sovereign_namespaces"),
-        given(kwargs, "profiles"),
-    )
-
-
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings")
-def watch_role_bindings(body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Puts back the owners' RoleBinding when it was deleted or edited."""
-    _repair_if_drifted(
-        "RoleBinding",
-        dict(body),
-        type,
-        memo,
-        given(kwargs, "sovereign_namespaces"),
-        given(kwargs, "profiles"),
-    )
-
-
-@kopf.on.event("", "v1", "namespaces")
-def watch_namespaces(body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Puts back the labels of a sovereign Namespace when they were removed or changed, and
-    the Namespace itself when it was deleted while its SovereignNamespace stays."""
-    _repair_if_drifted(
-        "Namespace",
-        dict(body),
-        type,
-        memo,
-        given(kwargs, "sovereign_namespaces"),
-        given(kwargs, "profiles"),
-    )

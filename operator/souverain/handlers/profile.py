@@ -10,6 +10,7 @@ import kopf
 from pydantic import ValidationError
 
 from souverain import metrics
+from souverain.admission import egress_floor
 from souverain.api import SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
@@ -17,6 +18,7 @@ from souverain.handlers import events
 from souverain.handlers import namespace as namespace_handlers
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi
+from souverain.settings import operator_username
 from souverain.reconcile.conditions import condition, merge_conditions
 from souverain.reconcile.profile import plan_profile
 
@@ -69,6 +71,9 @@ def converge_profile(
             raise kopf.PermanentError(f"spec is not valid: {error}") from error
         nodes = {node: first(node_labels, node) or {} for node in node_labels}
         plan = plan_profile(name, generation, spec, nodes)
+        if plan.admission:
+            # The cluster-wide policy the bindings refer to; applying it again is a no-op.
+            api.apply(egress_floor.egress_floor_policy(operator_username()))
         for obj in plan.admission:
             api.apply(obj)
         metrics.record_qualified_nodes(name, len(plan.qualified_nodes))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from souverain.admission import egress_floor
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.reconcile.conditions import condition
@@ -25,8 +26,17 @@ class ProfilePlan:
 
 
 def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[dict[str, Any]]:
-    """The per-profile admission objects; with ``spec`` None, only their kinds and names."""
-    return []
+    """The per-profile admission objects; with ``spec`` None, only their kinds and names
+    (enough to delete them)."""
+    if spec is None:
+        return [
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": egress_floor.egress_floor_binding_name(name)},
+            }
+        ]
+    return [egress_floor.egress_floor_binding(name, spec)]
 
 
 def plan_profile(
