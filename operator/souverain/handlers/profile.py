@@ -18,9 +18,9 @@ from souverain.handlers import events
 from souverain.handlers import namespace as namespace_handlers
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi
-from souverain.settings import operator_username
 from souverain.reconcile.conditions import condition, merge_conditions
 from souverain.reconcile.profile import plan_profile
+from souverain.settings import operator_username
 
 KIND = "SovereigntyProfile"
 GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "sovereigntyprofiles"
