@@ -138,6 +138,15 @@ class KubeApi:
         )
         return applied
 
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replaces the object as a whole (its resourceVersion guards against races)."""
+        metadata = obj["metadata"]
+        path = KINDS[obj["kind"]].path(metadata["name"], metadata.get("namespace"))
+        replaced: dict[str, Any] = self._request(
+            "PUT", path, query=[("fieldManager", FIELD_MANAGER)], body=obj
+        )
+        return replaced
+
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
         """Deletes the object in the background; False when it was already gone."""
         try:

@@ -19,7 +19,7 @@ from souverain.handlers import events
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
-from souverain.reconcile.namespace import Capabilities, NamespacePlan, plan_namespace
+from souverain.reconcile.namespace import Capabilities, NamespacePlan, holds, plan_namespace
 
 KIND = "SovereignNamespace"
 CHILD_KINDS = ("NetworkPolicy", "RoleBinding", "CiliumNetworkPolicy")
@@ -106,6 +106,12 @@ def _apply(api: KubeApi, body: dict[str, Any], plan: NamespacePlan) -> list[str]
         wanted.add(key)
         existing = observed.get(key) or api.get(child["kind"], key[1], name)
         applied = api.apply(child)
+        if not holds(child, applied):
+            # Server-side apply leaves fields another manager added (an egress rule slipped
+            # into the deny-all policy); replace the object so that nothing is left over.
+            applied = api.replace(
+                {**applied, **{k: v for k, v in child.items() if k not in ("metadata",)}}
+            )
         if _version(existing) != _version(applied):
             changed.append(f"{key[0]}/{key[1]}")
     for (kind, child_name), obj in observed.items():
@@ -279,7 +285,7 @@ def repair_if_drifted(
         )
         if desired is None and event_type == "DELETED":
             return
-        if event_type != "DELETED" and desired is not None and _matches(desired, obj):
+        if event_type != "DELETED" and desired is not None and holds(desired, obj):
             return
     log.info(
         "Repairing %s %s/%s after a %s event", kind, namespace, obj["metadata"]["name"], event_type
@@ -315,26 +321,3 @@ def _desired_namespace_labels(sns: dict[str, Any]) -> dict[str, str]:
     wanted[labels.PROFILE] = sns["spec"].get("profileName", "")
     wanted[labels.SOVEREIGN_NAMESPACE] = sns["metadata"]["name"]
     return wanted
-
-
-def _matches(desired: dict[str, Any], observed: dict[str, Any]) -> bool:
-    """Whether the observed object holds everything the desired one says (empty lists and
-    maps count as absent, as the API server stores them)."""
-    wanted_labels = desired["metadata"].get("labels") or {}
-    current_labels = observed["metadata"].get("labels") or {}
-    if any(current_labels.get(k) != v for k, v in wanted_labels.items()):
-        return False
-    return all(
-        _pruned(observed.get(key)) == _pruned(value)
-        for key, value in desired.items()
-        if key not in ("metadata", "apiVersion", "kind", "status")
-    )
-
-
-def _pruned(value: Any) -> Any:
-    if isinstance(value, dict):
-        pruned = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in ({}, [], None)}
-    if isinstance(value, list):
-        return [_pruned(item) for item in value]
-    return value

@@ -216,3 +216,27 @@ def plan_namespace(
         unenforceable_egress=unenforceable,
         refused_egress=refused,
     )
+
+
+def holds(desired: dict[str, Any], observed: dict[str, Any]) -> bool:
+    """Whether the observed object holds exactly what the desired one says: its labels,
+    and every other top-level field (empty lists and maps count as absent, as the API
+    server stores them; fields the server adds, such as status, are ignored)."""
+    wanted_labels = desired["metadata"].get("labels") or {}
+    current_labels = observed["metadata"].get("labels") or {}
+    if any(current_labels.get(k) != v for k, v in wanted_labels.items()):
+        return False
+    return all(
+        _pruned(observed.get(key)) == _pruned(value)
+        for key, value in desired.items()
+        if key not in ("metadata", "apiVersion", "kind", "status")
+    )
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in ({}, [], None)}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
