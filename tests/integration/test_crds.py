@@ -526,6 +526,27 @@ REFUSED = [
         "must be a valid namespace name",
     ),
     Refused(
+        "profile-name-over-63",
+        SovereigntyProfile,
+        {"metadata/name": "p" * 64},
+        "metadata.name",
+        "Too long",
+    ),
+    Refused(
+        "profile-name-not-a-dns-label",
+        SovereigntyProfile,
+        {"metadata/name": "french.sovereign"},
+        "metadata.name",
+        "used as a label value",
+    ),
+    Refused(
+        "namespace-profileName-over-63",
+        SovereignNamespace,
+        {"spec/profileName": "p" * 64},
+        "spec.profileName",
+        "63",
+    ),
+    Refused(
         "namespace-name-over-63",
         SovereignNamespace,
         {"metadata/name": "n" * 64},
@@ -958,7 +979,7 @@ PROFILE_AT_EVERY_MAXIMUM: dict[str, Any] = {
 }
 
 NAMESPACE_AT_EVERY_MAXIMUM: dict[str, Any] = {
-    "profileName": _dns_name(253, "p"),
+    "profileName": "p" * 63,
     "owners": [{"kind": "User", "name": "u" * 253}]
     + [
         {

@@ -23,7 +23,6 @@ from souverain.api.names import (
     RESERVED_DOMAIN,
     AnnotationValue,
     DNSLabel,
-    DNSSubdomain,
     LabelValue,
     QualifiedName,
     qualified_name_cel,
@@ -88,7 +87,7 @@ class Owner(SpecModel):
 class SovereignNamespaceSpec(SpecModel):
     """The tenant namespace: its profile, its owners, what it adds within the profile."""
 
-    profile_name: DNSSubdomain = Field(
+    profile_name: DNSLabel = Field(
         json_schema_extra=immutable(
             "profileName cannot change once set; create another SovereignNamespace instead"
         )

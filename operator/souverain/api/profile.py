@@ -9,7 +9,13 @@ from pydantic import ConfigDict, Field
 from souverain.api.conditions import READY, Condition
 from souverain.api.egress import ProfileEgress
 from souverain.api.markers import Rule, atomic_list, default_object, map_list, set_list, validated
-from souverain.api.names import DNSSubdomain, LabelValue, QualifiedName, TopologyValue
+from souverain.api.names import (
+    DNS_LABEL_PATTERN,
+    DNSSubdomain,
+    LabelValue,
+    QualifiedName,
+    TopologyValue,
+)
 from souverain.api.resource import (
     AGE_COLUMN,
     CustomResource,
@@ -201,6 +207,17 @@ class SovereigntyProfile(CustomResource):
             ),
             condition_reason_column(READY),
             AGE_COLUMN,
+        ),
+        # The name becomes the value of the souverain.io/profile label on namespaces,
+        # and label values hold at most 63 characters.
+        name_max_length=63,
+        name_rules=(
+            Rule(
+                f"self.metadata.name.matches('{DNS_LABEL_PATTERN}')",
+                "metadata.name must be at most 63 lower-case alphanumerics and '-', starting"
+                " and ending alphanumeric: it is used as a label value on bound namespaces",
+                field_path=".metadata.name",
+            ),
         ),
     )
 
