@@ -1,0 +1,143 @@
+"""The plan of a SovereignNamespace: objects, labels and conditions from spec and profile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from souverain import labels
+from souverain.api import SovereignNamespace, SovereigntyProfileSpec
+from souverain.reconcile import egress
+from souverain.reconcile.conditions import condition, ready_summary
+from souverain.reconcile.namespace import Capabilities, holds, plan_namespace
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+PROFILE = SovereigntyProfileSpec.model_validate(
+    {
+        "nodeRequirements": [
+            {"key": "node-restriction.kubernetes.io/french-sovereign", "operator": "Exists"}
+        ],
+        "egress": {
+            "cidrs": [{"cidr": "10.0.0.0/8", "ports": [{"port": 443}]}],
+            "fqdns": [{"pattern": "*.gouv.fr"}],
+        },
+    }
+)
+
+
+def tenant(**spec: Any) -> SovereignNamespace:
+    return SovereignNamespace.model_validate(
+        {
+            "metadata": {"name": "acme", "uid": "u-1", "generation": 3},
+            "spec": {"profileName": "fr", "owners": [{"kind": "Group", "name": "team"}], **spec},
+        }
+    )
+
+
+def kinds(plan: Any) -> dict[str, dict[str, Any]]:
+    return {f"{c['kind']}/{c['metadata']['name']}": c for c in plan.children}
+
+
+def test_plan_creates_namespace_owners_and_floor() -> None:
+    plan = plan_namespace(tenant(labels={"team": "a"}), PROFILE, None, Capabilities(), NOW)
+    assert plan.namespace is not None
+    assert plan.namespace["metadata"]["labels"] == {
+        "team": "a",
+        labels.PROFILE: "fr",
+        labels.SOVEREIGN_NAMESPACE: "acme",
+        labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
+    }
+    children = kinds(plan)
+    assert "RoleBinding/souverain-owners" in children
+    assert children["RoleBinding/souverain-owners"]["subjects"] == [
+        {"kind": "Group", "name": "team", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    for child in children.values():
+        assert child["metadata"]["namespace"] == "acme"
+        assert child["metadata"]["labels"][labels.SOVEREIGN_NAMESPACE] == "acme"
+        assert child["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert [c.type for c in plan.conditions] == ["NamespaceReady", "EgressRestricted"]
+    assert plan.conditions[0].reason == "NamespaceCreated"
+    assert plan.conditions[1].reason == "EgressPartiallyEnforced"
+    assert plan.unenforceable_egress == ["fqdn *.gouv.fr"]
+    assert all(c.observed_generation == 3 for c in plan.conditions)
+
+
+def test_adopted_namespace_keeps_its_manager() -> None:
+    observed = {"metadata": {"name": "acme", "labels": {labels.MANAGED_BY: "helm"}}}
+    plan = plan_namespace(tenant(), PROFILE, observed, Capabilities(), NOW)
+    assert plan.namespace is not None
+    assert labels.MANAGED_BY not in plan.namespace["metadata"]["labels"]
+    assert plan.conditions[0].reason == "Reconciled"
+
+
+def test_missing_profile_touches_nothing() -> None:
+    plan = plan_namespace(tenant(), None, None, Capabilities(), NOW)
+    assert plan.namespace is None
+    assert plan.children == []
+    assert {c.reason for c in plan.conditions} == {"ProfileNotFound"}
+
+
+def test_terminating_namespace_is_left_alone() -> None:
+    observed = {"metadata": {"name": "acme", "deletionTimestamp": "2026-11-30T00:00:00Z"}}
+    plan = plan_namespace(tenant(), PROFILE, observed, Capabilities(), NOW)
+    assert plan.namespace is None
+    assert plan.conditions[0].reason == "NamespaceTerminating"
+
+
+def test_extra_egress_outside_profile_is_left_out_and_reported() -> None:
+    spec = {
+        "egress": {
+            "cidrs": [{"cidr": "10.1.0.0/16", "ports": [{"port": 443}]}, {"cidr": "192.168.0.0/16"}]
+        }
+    }
+    plan = plan_namespace(tenant(**spec), PROFILE, None, Capabilities(), NOW)
+    extra = kinds(plan)[f"NetworkPolicy/{egress.ALLOW_EXTRA}"]
+    assert [r["to"][0]["ipBlock"]["cidr"] for r in extra["spec"]["egress"]] == ["10.1.0.0/16"]
+    assert plan.refused_egress == ["192.168.0.0/16"]
+    egress_condition = plan.conditions[1]
+    assert (egress_condition.status, egress_condition.reason) == ("False", "EgressOutsideProfile")
+    assert "192.168.0.0/16" in egress_condition.message
+
+
+def test_cilium_takes_the_fqdn_rules() -> None:
+    plan = plan_namespace(tenant(), PROFILE, None, Capabilities(cilium=True), NOW)
+    assert f"CiliumNetworkPolicy/{egress.FQDN_POLICY}" in kinds(plan)
+    assert "CiliumNetworkPolicy" in plan.enforcement_layers
+    assert plan.unenforceable_egress == []
+    assert plan.conditions[1].reason == "NetworkPolicyApplied"
+
+
+def test_planning_twice_gives_the_same_objects() -> None:
+    first = plan_namespace(tenant(), PROFILE, None, Capabilities(), NOW)
+    second = plan_namespace(tenant(), PROFILE, None, Capabilities(), NOW)
+    assert first == second
+
+
+def test_holds_ignores_server_defaults_but_not_additions() -> None:
+    desired = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "n", "labels": {"a": "b"}},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
+    }
+    stored = {
+        "metadata": {"name": "n", "labels": {"a": "b", "extra": "x"}, "uid": "1"},
+        "spec": {"policyTypes": ["Egress"], "podSelector": {}, "egress": []},
+    }
+    assert holds(desired, stored)
+    widened = {**stored, "spec": {**stored["spec"], "egress": [{"to": []}, {}]}}
+    assert not holds(desired, widened)
+    relabelled = {**stored, "metadata": {"name": "n", "labels": {}}}
+    assert not holds(desired, relabelled)
+
+
+def test_ready_names_the_first_condition_that_is_not_true() -> None:
+    parts = [
+        condition("NamespaceReady", "True", "Reconciled", "ok", 1, NOW),
+        condition("EgressRestricted", "False", "EgressOutsideProfile", "no", 1, NOW),
+    ]
+    ready = ready_summary(parts, 1, NOW)
+    assert (ready.status, ready.reason) == ("False", "EgressOutsideProfile")
+    assert ready.message == "EgressRestricted: no"
+    assert ready_summary(parts[:1], 1, NOW).status == "True"
