@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KUBE_BIN = $(shell tools/kube/build.sh --bin-dir)
 PYTEST_ARGS ?=
 
-.PHONY: help setup binaries crds lint fmt test test-unit run bench-cluster clean
+.PHONY: help setup binaries crds lint fmt test test-unit run bench-cluster bench-namespaces clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ run: $(STAMP) binaries ## run the operator (on a local control plane when KUBECO
 
 bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
 	$(BIN)/python tools/bench_cluster.py $(if $(COLD),--cold)
+
+bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,100,500), operator memory and CPU
+	$(BIN)/python tools/bench_namespaces.py $(SIZES)
 
 clean: ## remove the venv and local state (keeps the binary cache)
 	rm -rf $(VENV) .souverain .pytest_cache .mypy_cache .ruff_cache
