@@ -40,6 +40,9 @@ KINDS: Final = {
     "Namespace": Kind("v1", "namespaces", False),
     "Node": Kind("v1", "nodes", False),
     "Pod": Kind("v1", "pods", True),
+    "PersistentVolumeClaim": Kind("v1", "persistentvolumeclaims", True),
+    "PersistentVolume": Kind("v1", "persistentvolumes", False),
+    "StorageClass": Kind("storage.k8s.io/v1", "storageclasses", False),
     "NetworkPolicy": Kind("networking.k8s.io/v1", "networkpolicies", True),
     "RoleBinding": Kind("rbac.authorization.k8s.io/v1", "rolebindings", True),
     "CiliumNetworkPolicy": Kind("cilium.io/v2", "ciliumnetworkpolicies", True),
@@ -73,8 +76,10 @@ def load_api_client() -> client.ApiClient:
 class KubeApi:
     """Plain-dict access to the API server, shared by the handlers (thread-safe)."""
 
-    def __init__(self, api_client: client.ApiClient, discovery_ttl: float = 30.0) -> None:
+    def __init__(self, api_client: client.ApiClient, discovery_ttl: float | None = None) -> None:
         self._client = api_client
+        if discovery_ttl is None:
+            discovery_ttl = float(os.environ.get("SOUVERAIN_DISCOVERY_SECONDS", "30"))
         self._discovery_ttl = discovery_ttl
         self._served: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()

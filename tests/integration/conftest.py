@@ -197,7 +197,12 @@ class Operator:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)},
+            # Discovery refreshed often, so that tests adding an API see it picked up.
+            env={
+                **os.environ,
+                "KUBECONFIG": str(self.cluster.kubeconfig),
+                "SOUVERAIN_DISCOVERY_SECONDS": "2",
+            },
         )
         log.close()
 
