@@ -1,0 +1,415 @@
+"""Placement in admission: pods of bound namespaces are pinned to the nodes their
+profile qualifies, and pods that are not are refused.
+
+Pinning ANDs the profile's node requirements into every term of the pod's required
+node affinity (terms are ORed, so a requirement added to only some of them would leave
+a way out), gives a pod without one a single term, and adds the profile's tolerations.
+It never removes or loosens what the pod asked for: a term with no requirement at all
+matches no node and is left so.
+
+The same rules are served three ways:
+
+- :func:`pin` and :func:`refusals`, pure functions the operator's webhooks call with a
+  :class:`Pinning` computed once per profile;
+- a static ``MutatingAdmissionPolicy`` (:data:`MUTATING_POLICY_NAME`, JSON patches in
+  CEL) and a static ``ValidatingAdmissionPolicy`` (:data:`VALIDATING_POLICY_NAME`), each
+  with ``paramKind: SovereigntyProfile`` and one binding per profile selecting the
+  namespaces labelled ``souverain.io/profile=<profile>``. They hold with the operator
+  stopped. Validation refuses pods that are not pinned, that use ``hostNetwork`` or that
+  name a node in ``spec.nodeName`` at creation (which skips the scheduler).
+
+A profile in Audit mode pins nothing; its validating binding warns and audits instead of
+refusing. ``ValidatingAdmissionPolicy`` is GA since Kubernetes 1.30 and
+``MutatingAdmissionPolicy`` (``admissionregistration.k8s.io/v1``) since 1.36.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from souverain import API_GROUP, API_VERSION
+from souverain.api import SovereigntyProfileSpec
+from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
+
+MUTATING_POLICY_NAME: Final = "souverain-placement-pinning"
+VALIDATING_POLICY_NAME: Final = "souverain-placement"
+
+REQUIRED_PATH: Final = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+
+_MAX_NAME_LENGTH: Final = 253
+_HASH_LENGTH: Final = 10
+
+Requirement = dict[str, Any]
+Toleration = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """What a profile adds to pods, as pod-spec fragments (computed once per profile)."""
+
+    profile: str
+    requirements: tuple[Requirement, ...]
+    tolerations: tuple[Toleration, ...]
+    enforced: bool
+
+    @property
+    def requirement_text(self) -> str:
+        """The requirements as a person reads them: ``key In (a, b)``, ``key Exists``."""
+        return ", ".join(_describe(requirement) for requirement in self.requirements)
+
+
+def pinning(profile: str, spec: SovereigntyProfileSpec) -> Pinning:
+    """The pod-spec fragments of a profile: node selector requirements and tolerations."""
+    requirements = tuple(
+        {"key": r.key, "operator": r.operator, **({"values": list(r.values)} if r.values else {})}
+        for r in spec.node_requirements
+    )
+    tolerations = tuple(
+        toleration.model_dump(by_alias=True, exclude_none=True) for toleration in spec.tolerations
+    )
+    return Pinning(profile, requirements, tolerations, spec.enforcement.mode == "Enforce")
+
+
+def _describe(requirement: Mapping[str, Any]) -> str:
+    values = requirement.get("values") or []
+    suffix = f" ({', '.join(values)})" if values else ""
+    return f"{requirement['key']} {requirement['operator']}{suffix}"
+
+
+def _same_requirement(expression: Mapping[str, Any], requirement: Requirement) -> bool:
+    return (
+        expression.get("key") == requirement["key"]
+        and expression.get("operator") == requirement["operator"]
+        and set(expression.get("values") or ()) == set(requirement.get("values") or ())
+    )
+
+
+def _term_pinned(term: Mapping[str, Any], requirements: Sequence[Requirement]) -> bool:
+    """Whether a term carries every requirement, or matches no node at all (no requirement)."""
+    expressions = term.get("matchExpressions") or []
+    if not expressions and not term.get("matchFields"):
+        return True
+    return all(any(_same_requirement(e, r) for e in expressions) for r in requirements)
+
+
+def _required_terms(pod_spec: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    affinity = (pod_spec.get("affinity") or {}).get("nodeAffinity") or {}
+    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+    terms = required.get("nodeSelectorTerms")
+    return list(terms) if terms else None
+
+
+def is_pinned(pod_spec: Mapping[str, Any], pins: Pinning) -> bool:
+    """Whether the pod can only be scheduled on nodes that meet the profile's requirements."""
+    terms = _required_terms(pod_spec)
+    return terms is not None and all(_term_pinned(term, pins.requirements) for term in terms)
+
+
+def _pinned_term(term: Mapping[str, Any], requirements: Sequence[Requirement]) -> dict[str, Any]:
+    if _term_pinned(term, requirements):
+        return dict(term)
+    expressions = list(term.get("matchExpressions") or [])
+    missing = [r for r in requirements if not any(_same_requirement(e, r) for e in expressions)]
+    return {**term, "matchExpressions": [*expressions, *(dict(r) for r in missing)]}
+
+
+def pin(pod_spec: Mapping[str, Any], pins: Pinning) -> dict[str, Any]:
+    """The pod spec with the profile's requirements in every required node-affinity term
+    and its tolerations added; everything else is as it was."""
+    spec = dict(pod_spec)
+    terms = _required_terms(pod_spec)
+    if terms is None:
+        pinned_terms = [{"matchExpressions": [dict(r) for r in pins.requirements]}]
+    else:
+        pinned_terms = [_pinned_term(term, pins.requirements) for term in terms]
+    if terms != pinned_terms:
+        affinity = dict(spec.get("affinity") or {})
+        node_affinity = dict(affinity.get("nodeAffinity") or {})
+        required = dict(node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        required["nodeSelectorTerms"] = pinned_terms
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = required
+        affinity["nodeAffinity"] = node_affinity
+        spec["affinity"] = affinity
+    tolerations = list(spec.get("tolerations") or [])
+    missing = [dict(t) for t in pins.tolerations if t not in tolerations]
+    if missing:
+        spec["tolerations"] = [*tolerations, *missing]
+    return spec
+
+
+def pin_patch(pod_spec: Mapping[str, Any], pins: Pinning) -> list[dict[str, Any]]:
+    """The JSON patch that turns the pod into its pinned form (empty when it is already)."""
+    pinned = pin(pod_spec, pins)
+    return [
+        {"op": "add", "path": f"/spec/{field}", "value": pinned[field]}
+        for field in ("affinity", "tolerations")
+        if pinned.get(field) != pod_spec.get(field)
+    ]
+
+
+def refusals(
+    pod_spec: Mapping[str, Any],
+    pins: Pinning,
+    node_qualifies: Callable[[str], bool],
+) -> list[str]:
+    """Why the pod may not run in a namespace of the profile (empty when it may).
+
+    ``node_qualifies`` says whether a node (by name) meets the profile's requirements;
+    it is asked about a pod's ``spec.nodeName``, which is refused when the node does not
+    qualify (the validating policy refuses every ``nodeName`` at creation; this lookup is
+    what the operator's webhook adds).
+    """
+    found = []
+    terms = _required_terms(pod_spec)
+    if terms is None:
+        found.append(
+            f"{REQUIRED_PATH} is empty: add a nodeSelectorTerm requiring {pins.requirement_text}"
+            f" (SovereigntyProfile {pins.profile})"
+        )
+    else:
+        for index, term in enumerate(terms):
+            if not _term_pinned(term, pins.requirements):
+                found.append(
+                    f"{REQUIRED_PATH}.nodeSelectorTerms[{index}] does not require"
+                    f" {pins.requirement_text}: add it to every term"
+                    f" (SovereigntyProfile {pins.profile})"
+                )
+    if pod_spec.get("hostNetwork"):
+        found.append(
+            "spec.hostNetwork is true, which bypasses the namespace's NetworkPolicies; remove it"
+        )
+    node = pod_spec.get("nodeName")
+    if node and not node_qualifies(node):
+        found.append(
+            f"spec.nodeName {node} does not meet {pins.requirement_text}: remove it and let the"
+            f" scheduler place the pod on a node of SovereigntyProfile {pins.profile}"
+        )
+    return found
+
+
+def binding_refusal(node: str, pins: Pinning, node_qualifies: Callable[[str], bool]) -> str | None:
+    """Why a ``pods/binding`` to ``node`` is refused, or None when the node qualifies."""
+    if node_qualifies(node):
+        return None
+    return (
+        f"node {node} does not meet {pins.requirement_text}: pods of namespaces bound to"
+        f" SovereigntyProfile {pins.profile} run only on nodes that do"
+    )
+
+
+# -- in the API server ----------------------------------------------------------
+
+
+def _cel_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+_SAME_REQUIREMENT: Final = (
+    "e.key == r.key && e.operator == r.operator"
+    " && e.?values.orValue([]).all(v, v in r.?values.orValue([]))"
+    " && r.?values.orValue([]).all(v, v in e.?values.orValue([]))"
+)
+_TERM_PINNED: Final = (
+    "(size(t.?matchExpressions.orValue([])) == 0 && size(t.?matchFields.orValue([])) == 0)"
+    f" || variables.required.all(r, t.?matchExpressions.orValue([]).exists(e, {_SAME_REQUIREMENT}))"
+)
+_TERMS: Final = (
+    "object.spec.?affinity.?nodeAffinity.?requiredDuringSchedulingIgnoredDuringExecution"
+    ".?nodeSelectorTerms.orValue([])"
+)
+_REQUIRED_TEXT: Final = (
+    "variables.required.map(r, r.key + ' ' + r.operator"
+    " + (size(r.?values.orValue([])) > 0 ? ' (' + r.values.join(', ') + ')' : '')).join(', ')"
+)
+
+_COMMON_VARIABLES: Final = (
+    ("profile", "params.metadata.name"),
+    ("required", "params.spec.nodeRequirements"),
+    ("terms", _TERMS),
+)
+
+_POD_RULES: Final = {
+    "apiGroups": [""],
+    "apiVersions": ["v1"],
+    "operations": ["CREATE"],
+    "resources": ["pods"],
+}
+
+
+def _labels() -> dict[str, str]:
+    return {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: MANAGED_BY_VALUE}
+
+
+def _policy_spec() -> dict[str, Any]:
+    return {
+        "failurePolicy": "Fail",
+        "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
+        "matchConstraints": {
+            "resourceRules": [_POD_RULES],
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]},
+        },
+    }
+
+
+_REQUIRED_FIELD: Final = "requiredDuringSchedulingIgnoredDuringExecution"
+_NEW_TERMS: Final = "{'nodeSelectorTerms': [{'matchExpressions': variables.required}]}"
+
+
+def _patch(path: str, value: str) -> str:
+    """A CEL JSONPatch that adds (or replaces) ``path``; both are CEL expressions."""
+    return "JSONPatch{op: 'add', path: " + path + ", value: " + value + "}"
+
+
+def _nested(*keys: str, inner: str) -> str:
+    for key in reversed(keys):
+        inner = "{'" + key + "': " + inner + "}"
+    return inner
+
+
+_TERMS_PATH: Final = f"'/spec/affinity/nodeAffinity/{_REQUIRED_FIELD}/nodeSelectorTerms/'"
+_MISSING: Final = (
+    f"variables.required.filter(r, !t.?matchExpressions.orValue([]).exists(e, {_SAME_REQUIREMENT}))"
+)
+
+# JSON patches that pin the pod: the affinity is built where the pod has none, and
+# otherwise each term that lacks a requirement gets its matchExpressions rewritten
+# ("add" replaces a member that exists) with the missing requirements appended.
+_PIN_AFFINITY: Final = (
+    "!has(object.spec.affinity) ? ["
+    + _patch("'/spec/affinity'", _nested("nodeAffinity", _REQUIRED_FIELD, inner=_NEW_TERMS))
+    + "] : !has(object.spec.affinity.nodeAffinity) ? ["
+    + _patch("'/spec/affinity/nodeAffinity'", _nested(_REQUIRED_FIELD, inner=_NEW_TERMS))
+    + "] : size(variables.terms) == 0 ? ["
+    + _patch(f"'/spec/affinity/nodeAffinity/{_REQUIRED_FIELD}'", _NEW_TERMS)
+    + f"] : variables.terms.transformList(i, t, !({_TERM_PINNED}), "
+    + _patch(
+        _TERMS_PATH + " + string(i) + '/matchExpressions'",
+        "t.?matchExpressions.orValue([]) + " + _MISSING,
+    )
+    + ")"
+)
+_PIN_TOLERATIONS: Final = (
+    "params.spec.?tolerations.orValue([]).exists(w,"
+    " !object.spec.?tolerations.orValue([]).exists(h, h == w))"
+    " ? ["
+    + _patch(
+        "'/spec/tolerations'",
+        "object.spec.?tolerations.orValue([]) + params.spec.tolerations.filter(w,"
+        " !object.spec.?tolerations.orValue([]).exists(h, h == w))",
+    )
+    + "] : []"
+)
+
+
+def mutating_policy() -> dict[str, Any]:
+    """The MutatingAdmissionPolicy that pins pods of bound namespaces on creation."""
+    spec = _policy_spec()
+    spec["reinvocationPolicy"] = "IfNeeded"
+    spec["variables"] = [{"name": n, "expression": e} for n, e in _COMMON_VARIABLES]
+    spec["mutations"] = [
+        {"patchType": "JSONPatch", "jsonPatch": {"expression": _PIN_AFFINITY}},
+        {"patchType": "JSONPatch", "jsonPatch": {"expression": _PIN_TOLERATIONS}},
+    ]
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicy",
+        "metadata": {"name": MUTATING_POLICY_NAME, "labels": _labels()},
+        "spec": spec,
+    }
+
+
+_VALIDATIONS: Final = (
+    {
+        "expression": f"size(variables.terms) > 0 && variables.terms.all(t, {_TERM_PINNED})",
+        "messageExpression": (
+            "size(variables.terms) == 0"
+            f" ? {_cel_string(REQUIRED_PATH + ' is empty: add a nodeSelectorTerm requiring ')}"
+            f" + {_REQUIRED_TEXT} + ' (SovereigntyProfile ' + variables.profile + ')'"
+            f" : {_cel_string(REQUIRED_PATH + '.nodeSelectorTerms[')}"
+            f" + variables.terms.transformList(i, t, !({_TERM_PINNED}), string(i)).join(', ')"
+            f" + '] does not require ' + {_REQUIRED_TEXT}"
+            " + ': add it to every term (SovereigntyProfile ' + variables.profile + ')'"
+        ),
+        "reason": "Forbidden",
+    },
+    {
+        "expression": "!object.spec.?hostNetwork.orValue(false)",
+        "message": (
+            "spec.hostNetwork is true, which bypasses the namespace's NetworkPolicies; remove it"
+        ),
+        "reason": "Forbidden",
+    },
+    {
+        "expression": "object.spec.?nodeName.orValue('') == ''",
+        "messageExpression": (
+            "'spec.nodeName ' + object.spec.nodeName + ' skips the scheduler; remove it and let"
+            " the scheduler place the pod on a node of SovereigntyProfile ' + variables.profile"
+        ),
+        "reason": "Forbidden",
+    },
+)
+
+
+def validating_policy() -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy that refuses unpinned, host-network and
+    ``nodeName`` pods in bound namespaces."""
+    spec = _policy_spec()
+    spec["variables"] = [{"name": n, "expression": e} for n, e in _COMMON_VARIABLES]
+    spec["validations"] = [dict(v) for v in _VALIDATIONS]
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": VALIDATING_POLICY_NAME, "labels": _labels()},
+        "spec": spec,
+    }
+
+
+def binding_name(policy: str, profile: str) -> str:
+    """``<policy>-<profile>``, cut and hashed when too long for an object name."""
+    name = f"{policy}-{profile}"
+    if len(name) <= _MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(profile.encode()).hexdigest()[:_HASH_LENGTH]
+    return f"{name[: _MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip('.-')}-{digest}"
+
+
+def _binding_metadata(policy: str, profile: str) -> dict[str, Any]:
+    return {"name": binding_name(policy, profile), "labels": {**_labels(), PROFILE: profile}}
+
+
+def _binding_spec(policy: str, profile: str) -> dict[str, Any]:
+    return {
+        "policyName": policy,
+        "paramRef": {"name": profile, "parameterNotFoundAction": "Deny"},
+        "matchResources": {"namespaceSelector": {"matchLabels": {PROFILE: profile}}},
+    }
+
+
+def mutating_binding(profile: str) -> dict[str, Any]:
+    """The binding that pins pods of the profile's namespaces (Enforce mode only)."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": _binding_metadata(MUTATING_POLICY_NAME, profile),
+        "spec": _binding_spec(MUTATING_POLICY_NAME, profile),
+    }
+
+
+def validating_binding(profile: str, spec: SovereigntyProfileSpec) -> dict[str, Any]:
+    """The binding that refuses (Enforce) or warns about and audits (Audit) pods of the
+    profile's namespaces that could run on nodes outside the profile."""
+    enforced = spec.enforcement.mode == "Enforce"
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": _binding_metadata(VALIDATING_POLICY_NAME, profile),
+        "spec": {
+            **_binding_spec(VALIDATING_POLICY_NAME, profile),
+            "validationActions": ["Deny"] if enforced else ["Warn", "Audit"],
+        },
+    }
