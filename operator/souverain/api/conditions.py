@@ -97,6 +97,22 @@ OUTSIDE_TOPOLOGY: Final = "OutsideTopology"
 TOPOLOGY_UNKNOWN: Final = "TopologyUnknown"
 """The bound volume carries no region or zone the operator can check."""
 
+# Resident volumes: why a claim is not made, and what happens to it.
+NO_STORAGE_CLASS: Final = "NoStorageClass"
+"""Neither the ResidentVolume nor its profile names a storage class."""
+STORAGE_CLASS_NOT_FOUND: Final = "StorageClassNotFound"
+STORAGE_CLASS_BINDS_ANYWHERE: Final = "StorageClassBindsAnywhere"
+"""The class binds volumes at once (not WaitForFirstConsumer) and its allowedTopologies do
+not keep them inside the profile's regions, zones or qualified nodes."""
+CLAIM_CONFLICT: Final = "ClaimConflict"
+"""A PersistentVolumeClaim of that name exists and does not belong to the ResidentVolume."""
+CLAIM_CREATED: Final = "ClaimCreated"
+CLAIM_RESIZED: Final = "ClaimResized"
+CLAIM_RETAINED: Final = "ClaimRetained"
+"""Event: the ResidentVolume was deleted with reclaim Retain; its claim and data stay."""
+CLAIM_DELETED: Final = "ClaimDeleted"
+"""Event: the ResidentVolume was deleted with reclaim Delete, and its claim too."""
+
 # -- shape -----------------------------------------------------------------
 
 ConditionStatus = Literal["True", "False", "Unknown"]
