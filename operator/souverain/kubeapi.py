@@ -52,6 +52,18 @@ KINDS: Final = {
     "ValidatingAdmissionPolicyBinding": Kind(
         "admissionregistration.k8s.io/v1", "validatingadmissionpolicybindings", False
     ),
+    "MutatingAdmissionPolicy": Kind(
+        "admissionregistration.k8s.io/v1", "mutatingadmissionpolicies", False
+    ),
+    "MutatingAdmissionPolicyBinding": Kind(
+        "admissionregistration.k8s.io/v1", "mutatingadmissionpolicybindings", False
+    ),
+    "MutatingWebhookConfiguration": Kind(
+        "admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False
+    ),
+    "ValidatingWebhookConfiguration": Kind(
+        "admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False
+    ),
     "SovereigntyProfile": Kind("souverain.io/v1alpha1", "sovereigntyprofiles", False),
     "SovereignNamespace": Kind("souverain.io/v1alpha1", "sovereignnamespaces", False),
     "ResidentVolume": Kind("souverain.io/v1alpha1", "residentvolumes", True),
