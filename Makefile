@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KUBE_BIN = $(shell tools/kube/build.sh --bin-dir)
 PYTEST_ARGS ?=
 
-.PHONY: help setup binaries crds lint fmt test test-unit run bench-cluster bench-namespaces clean
+.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,10 @@ fmt: $(STAMP) ## format the code
 	$(BIN)/ruff format operator tests
 	$(BIN)/ruff check --fix operator tests
 
-test: $(STAMP) binaries ## run every test (unit and integration, on a local control plane)
+browser: ## Debian's headless Chromium, for the report test (installed when missing)
+	tools/ensure-chromium.sh
+
+test: $(STAMP) binaries browser ## run every test (unit and integration, on a local control plane)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## run the tests that need no cluster

@@ -80,6 +80,44 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+VIOLATIONS_FOUND = 3
+"""Exit code of ``souverain report --fail-on-violation`` when the report lists violations."""
+
+
+def _report(args: argparse.Namespace) -> int:
+    from souverain.kubeapi import KubeApi, load_api_client
+    from souverain.report.build import build_report
+    from souverain.report.collect import read_cluster
+    from souverain.report.html import render
+
+    if args.schema:
+        from souverain.report.schema import json_schema
+
+        sys.stdout.write(json_schema())
+        return 0
+    api = KubeApi(load_api_client())
+    report = build_report(read_cluster(api, api.server, args.namespace), args.namespace)
+    if args.namespace and not report.namespaces:
+        print(f"souverain: {args.namespace} is not a SovereignNamespace", file=sys.stderr)
+        return 1
+    if args.format == "html":
+        text = render(report)
+    else:
+        text = report.model_dump_json(by_alias=True, indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(
+            f"{args.output}: {report.summary.namespaces} namespace(s), "
+            f"{report.summary.violations} violation(s)",
+            file=sys.stderr,
+        )
+    if args.fail_on_violation and report.summary.violations:
+        return VIOLATIONS_FOUND
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     defaults = RunOptions.from_environment()
@@ -109,6 +147,22 @@ def parser() -> argparse.ArgumentParser:
         help="where Prometheus metrics are served (empty to disable)",
     )
     run.set_defaults(handler=_run)
+
+    report = commands.add_parser(
+        "report", help="the residency report of the cluster or of one namespace"
+    )
+    report.add_argument("--namespace", help="only this sovereign namespace")
+    report.add_argument("--format", choices=("json", "html"), default="json")
+    report.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    report.add_argument(
+        "--fail-on-violation",
+        action="store_true",
+        help=f"exit with code {VIOLATIONS_FOUND} when the report lists a violation",
+    )
+    report.add_argument(
+        "--schema", action="store_true", help="print the report's JSON schema and exit"
+    )
+    report.set_defaults(handler=_report)
 
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions from the models")
     crds.add_argument("--output", default="crds", help="folder to write them to")

@@ -96,6 +96,12 @@ class KubeApi:
         self._served: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def server(self) -> str:
+        """The API server's address."""
+        host: str = self._client.configuration.host
+        return host
+
     def _request(
         self,
         method: str,

@@ -1,0 +1,66 @@
+"""Reading the cluster for the report (and for ``souverain plan``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from souverain.kubeapi import KubeApi
+from souverain.report.build import ClusterState
+
+ADMISSION_KINDS = (
+    "ValidatingAdmissionPolicy",
+    "MutatingAdmissionPolicy",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+)
+
+
+def _listed(api: KubeApi, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    try:
+        return api.list_objects(kind, namespace=namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return []
+        raise
+
+
+def cluster_layers(api: KubeApi) -> list[str]:
+    """The operator's admission objects present in the cluster, as ``Kind/name``."""
+    layers = []
+    for kind in ADMISSION_KINDS:
+        if not api.serves(kind):
+            continue
+        for obj in _listed(api, kind):
+            if obj["metadata"]["name"].startswith("souverain"):
+                layers.append(f"{kind}/{obj['metadata']['name']}")
+    return sorted(layers)
+
+
+def read_cluster(api: KubeApi, server: str, namespace: str | None = None) -> ClusterState:
+    """What the report needs, for every sovereign namespace or only ``namespace``."""
+    sovereign = [
+        sns
+        for sns in _listed(api, "SovereignNamespace")
+        if namespace is None or sns["metadata"]["name"] == namespace
+    ]
+    state = ClusterState(
+        server=server,
+        now=datetime.now(UTC).replace(microsecond=0),
+        sovereign_namespaces=sovereign,
+        profiles={p["metadata"]["name"]: p for p in _listed(api, "SovereigntyProfile")},
+        nodes={
+            n["metadata"]["name"]: dict(n["metadata"].get("labels") or {})
+            for n in _listed(api, "Node")
+        },
+        volumes={v["metadata"]["name"]: v for v in _listed(api, "PersistentVolume")},
+        cluster_layers=cluster_layers(api),
+    )
+    for sns in sovereign:
+        name = sns["metadata"]["name"]
+        state.pods[name] = _listed(api, "Pod", name)
+        state.claims[name] = _listed(api, "PersistentVolumeClaim", name)
+        state.network_policies[name] = _listed(api, "NetworkPolicy", name)
+    return state

@@ -1,0 +1,152 @@
+"""The report as one self-contained HTML page: inline style, no script, no external asset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from souverain.report.schema import NamespaceReport, Report
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #1d2330; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 2px solid #1d3c78; }
+h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
+table { border-collapse: collapse; margin: .3rem 0 1rem; min-width: 30rem; }
+th, td { border: 1px solid #c8ceda; padding: .25rem .6rem; text-align: left; }
+th { background: #eef1f7; }
+.ok { color: #146c2e; font-weight: 600; }
+.bad { color: #b3261e; font-weight: 600; }
+.muted { color: #6b7280; }
+.summary td { font-size: 1.1rem; }
+"""
+
+
+def _yes_no(value: bool | None) -> str:
+    if value is None:
+        return '<span class="muted">unknown</span>'
+    return '<span class="ok">yes</span>' if value else '<span class="bad">no</span>'
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _text(value: object) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _namespace(part: NamespaceReport) -> str:
+    status = (
+        '<span class="ok">no violation</span>'
+        if not part.violations
+        else f'<span class="bad">{len(part.violations)} violation(s)</span>'
+    )
+    sections = [
+        f"<h2>Namespace {_text(part.name)}</h2>",
+        f"<p>Profile <b>{_text(part.profile)}</b>, mode {_text(part.mode)}, "
+        f"Ready {_text(part.ready)}: {status}. Enforced by: "
+        f"{_text(', '.join(part.enforcement_layers) or 'nothing reported')}.</p>",
+        "<h3>Nodes its pods run on</h3>",
+        _table(
+            ("node", "qualifies", "region", "zone", "jurisdiction labels"),
+            (
+                (
+                    _text(n.name),
+                    _yes_no(n.qualified),
+                    _text(n.region),
+                    _text(n.zone),
+                    _text(", ".join(f"{k}={v}" for k, v in n.jurisdiction.items())),
+                )
+                for n in part.nodes
+            ),
+        ),
+        "<h3>Pods</h3>",
+        _table(
+            ("pod", "node", "phase", "compliant"),
+            (
+                (_text(p.name), _text(p.node), _text(p.phase), _yes_no(p.compliant))
+                for p in part.pods
+            ),
+        ),
+        "<h3>Volumes</h3>",
+        _table(
+            ("claim", "class", "volume", "region", "zone", "resident", "why"),
+            (
+                (
+                    _text(v.claim),
+                    _text(v.storage_class),
+                    _text(v.volume),
+                    _text(v.region),
+                    _text(v.zone),
+                    _yes_no(v.resident),
+                    _text(v.message),
+                )
+                for v in part.volumes
+            ),
+        ),
+        "<h3>Egress</h3>",
+        _table(
+            ("NetworkPolicy", "kept by the operator", "allows"),
+            (
+                (_text(e.policy), _yes_no(e.managed), "<br>".join(_text(r) for r in e.rules))
+                for e in part.egress
+            ),
+        ),
+        "<h3>Violations</h3>",
+        _table(
+            ("seen", "kind", "object", "what"),
+            (
+                (
+                    _text(v.seen_at.isoformat()),
+                    f'<span class="bad">{_text(v.kind)}</span>',
+                    _text(v.object),
+                    _text(v.message),
+                )
+                for v in part.violations
+            ),
+        )
+        if part.violations
+        else '<p class="ok">None.</p>',
+    ]
+    return "\n".join(sections)
+
+
+def render(report: Report) -> str:
+    """The page."""
+    summary = report.summary
+    rows = (
+        ("Sovereign namespaces", str(summary.namespaces)),
+        ("Violations", str(summary.violations)),
+        ("Pods on qualified nodes", str(summary.compliant_pods)),
+        ("Pods on other nodes", str(summary.non_compliant_pods)),
+        ("Resident volumes", str(summary.resident_volumes)),
+        ("Non-resident volumes", str(summary.non_resident_volumes)),
+    )
+    verdict = (
+        '<p class="ok">No violation found.</p>'
+        if summary.violations == 0
+        else f'<p class="bad">{summary.violations} violation(s) found.</p>'
+    )
+    body = "\n".join(_namespace(part) for part in report.namespaces)
+    generated = _text(report.generated_at.isoformat())
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>souverain residency report</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<h1>Residency report</h1>
+<p class="muted">{_text(report.api_version)} &middot; generated {generated}
+&middot; cluster {_text(report.cluster)}</p>
+{verdict}
+<div class="summary">{_table(("", ""), ((escape(k), escape(v)) for k, v in rows))}</div>
+<p>Cluster-wide enforcement: {_text(", ".join(report.cluster_layers) or "none found")}.</p>
+{body}
+</body>
+</html>
+"""

@@ -1,0 +1,136 @@
+"""The report's JSON schema, versioned by ``apiVersion``; ``docs/report-schema.json`` is
+generated from these models (a test checks it is current)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+REPORT_API_VERSION: Final = "souverain.io/report/v1"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True
+    )
+
+
+class NodeEntry(_Part):
+    """A node that runs pods of the namespace."""
+
+    name: str
+    qualified: bool
+    """Whether the node meets the profile's node requirements now."""
+    region: str | None = None
+    """topology.kubernetes.io/region of the node."""
+    zone: str | None = None
+    """topology.kubernetes.io/zone of the node."""
+    jurisdiction: dict[str, str] = Field(default_factory=dict)
+    """The node's values of the label keys the profile's node requirements name."""
+
+
+class PodEntry(_Part):
+    """A pod of the namespace and where it runs."""
+
+    name: str
+    node: str | None = None
+    """The node it is bound to; empty while it is not scheduled."""
+    phase: str | None = None
+    compliant: bool | None = None
+    """Whether its node qualifies; empty while it is not scheduled."""
+
+
+class VolumeEntry(_Part):
+    """A persistent volume claim of the namespace and where its data lives."""
+
+    claim: str
+    storage_class: str | None = None
+    volume: str | None = None
+    """The bound PersistentVolume; empty while the claim is pending."""
+    region: str | None = None
+    zone: str | None = None
+    resident: bool | None = None
+    """Whether the bound volume lies inside the profile's topology or qualified nodes;
+    empty while unbound or when it cannot be told."""
+    reason: str | None = None
+    message: str | None = None
+
+
+class EgressEntry(_Part):
+    """A NetworkPolicy of the namespace that allows egress."""
+
+    policy: str
+    managed: bool
+    """Whether the operator keeps it (part of the egress floor)."""
+    rules: list[str] = Field(default_factory=list)
+    """Destinations it allows, in words."""
+
+
+ViolationKind = Literal[
+    "PodOnUnqualifiedNode", "NonResidentVolume", "EgressOutsideProfile", "NotReady"
+]
+
+
+class Violation(_Part):
+    """Something that breaks the profile, and when it was seen."""
+
+    kind: ViolationKind
+    object: str
+    """Kind/name of the object concerned."""
+    message: str
+    seen_at: datetime
+    """When it was first seen (the condition's transition time), or when this report
+    observed it."""
+
+
+class NamespaceReport(_Part):
+    """One sovereign namespace."""
+
+    name: str
+    profile: str
+    mode: str | None = None
+    """The profile's enforcement mode: Enforce or Audit."""
+    ready: str | None = None
+    """The status of the SovereignNamespace's Ready condition."""
+    nodes: list[NodeEntry] = Field(default_factory=list)
+    pods: list[PodEntry] = Field(default_factory=list)
+    volumes: list[VolumeEntry] = Field(default_factory=list)
+    egress: list[EgressEntry] = Field(default_factory=list)
+    enforcement_layers: list[str] = Field(default_factory=list)
+    """Mechanisms enforcing the profile in this namespace on this cluster."""
+    violations: list[Violation] = Field(default_factory=list)
+
+
+class Summary(_Part):
+    namespaces: int
+    violations: int
+    compliant_pods: int
+    non_compliant_pods: int
+    resident_volumes: int
+    non_resident_volumes: int
+
+
+class Report(_Part):
+    """The residency report of a cluster, or of one namespace."""
+
+    api_version: Literal["souverain.io/report/v1"] = REPORT_API_VERSION
+    generated_at: datetime
+    cluster: str
+    """The API server the report was read from."""
+    cluster_layers: list[str] = Field(default_factory=list)
+    """Enforcement mechanisms present cluster-wide (admission policies, webhooks)."""
+    summary: Summary
+    namespaces: list[NamespaceReport] = Field(default_factory=list)
+
+
+def json_schema() -> str:
+    """The JSON schema of the report, as committed in ``docs/report-schema.json``."""
+    import json
+
+    schema = Report.model_json_schema(by_alias=True)
+    schema["$id"] = "https://souverain.io/schemas/report-v1.json"
+    schema["title"] = f"souverain residency report ({REPORT_API_VERSION})"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

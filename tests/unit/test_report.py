@@ -1,0 +1,122 @@
+"""The residency report built from a cluster state, without a cluster."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from souverain.report.build import ClusterState, build_report, egress_rules
+from souverain.report.html import render
+from souverain.report.schema import json_schema
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"
+
+
+def state(**extra: Any) -> ClusterState:
+    base = ClusterState(
+        server="https://127.0.0.1:6443",
+        now=NOW,
+        sovereign_namespaces=[
+            {
+                "metadata": {"name": "acme"},
+                "spec": {"profileName": "fr"},
+                "status": {
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                    "enforcementLayers": ["NetworkPolicy"],
+                },
+            }
+        ],
+        profiles={
+            "fr": {
+                "metadata": {"name": "fr"},
+                "spec": {"nodeRequirements": [{"key": SOVEREIGN, "operator": "Exists"}]},
+            }
+        },
+        nodes={
+            "sov": {SOVEREIGN: "true", "topology.kubernetes.io/zone": "fr-1"},
+            "std": {"topology.kubernetes.io/zone": "us-1"},
+        },
+    )
+    for key, value in extra.items():
+        setattr(base, key, value)
+    return base
+
+
+def pod(name: str, node: str | None, phase: str = "Running") -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"nodeName": node}, "status": {"phase": phase}}
+
+
+def test_pods_on_qualified_nodes_are_no_violation() -> None:
+    report = build_report(state(pods={"acme": [pod("a", "sov"), pod("b", None, "Pending")]}))
+    part = report.namespaces[0]
+    assert [(p.name, p.compliant) for p in part.pods] == [("a", True), ("b", None)]
+    assert [(n.name, n.qualified, n.zone) for n in part.nodes] == [("sov", True, "fr-1")]
+    assert part.nodes[0].jurisdiction == {SOVEREIGN: "true"}
+    assert part.violations == []
+    assert report.summary.compliant_pods == 1
+
+
+def test_pod_on_another_node_is_a_violation_seen_when_compliance_flipped() -> None:
+    flipped = "2026-11-29T08:00:00Z"
+    sns = state().sovereign_namespaces[0]
+    sns["status"]["conditions"].append(
+        {"type": "Compliant", "status": "False", "lastTransitionTime": flipped}
+    )
+    report = build_report(state(pods={"acme": [pod("x", "std")]}, sovereign_namespaces=[sns]))
+    violation = report.namespaces[0].violations[0]
+    assert violation.kind == "PodOnUnqualifiedNode"
+    assert violation.object == "Pod/x"
+    assert violation.seen_at == datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    assert report.summary.non_compliant_pods == 1
+
+
+def test_namespace_not_ready_is_a_violation() -> None:
+    sns = {"metadata": {"name": "acme"}, "spec": {"profileName": "gone"}, "status": {}}
+    report = build_report(state(sovereign_namespaces=[sns]))
+    assert [v.kind for v in report.namespaces[0].violations] == ["NotReady"]
+
+
+def test_egress_rules_in_words() -> None:
+    policy = {
+        "spec": {
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                },
+                {"to": [{"podSelector": {}}]},
+                {},
+            ],
+        }
+    }
+    assert egress_rules(policy) == [
+        "10.0.0.0/8 except 10.1.0.0/16 on TCP/443",
+        "all pods in this namespace",
+        "any destination",
+    ]
+    assert egress_rules({"spec": {"policyTypes": ["Egress"]}}) == ["nothing (deny all)"]
+    assert egress_rules({"spec": {"policyTypes": ["Ingress"]}}) == []
+
+
+def test_html_is_self_contained_and_escaped() -> None:
+    sns = state().sovereign_namespaces[0]
+    sns["metadata"]["name"] = "<script>alert(1)</script>"
+    page = render(build_report(state(sovereign_namespaces=[sns])))
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "http://" not in page
+    assert "https://" not in page.replace("https://127.0.0.1:6443", "")
+    assert "<link" not in page
+    assert "<img" not in page
+
+
+def test_committed_schema_is_current() -> None:
+    assert (REPO / "docs" / "report-schema.json").read_text() == json_schema()
+    assert json.loads(json_schema())["properties"]["apiVersion"]["const"] == (
+        "souverain.io/report/v1"
+    )
