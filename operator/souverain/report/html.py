@@ -144,7 +144,7 @@ def render(report: Report) -> str:
 <p class="muted">{_text(report.api_version)} &middot; generated {generated}
 &middot; cluster {_text(report.cluster)}</p>
 {verdict}
-<div class="summary">{_table(("", ""), ((escape(k), escape(v)) for k, v in rows))}</div>
+<div class="summary">{_table(("measure", "count"), ((escape(k), escape(v)) for k, v in rows))}</div>
 <p>Cluster-wide enforcement: {_text(", ".join(report.cluster_layers) or "none found")}.</p>
 {body}
 </body>
