@@ -40,7 +40,21 @@ QUALIFIED_NODES = Gauge(
     registry=REGISTRY,
 )
 
+RESIDENT_VOLUMES = Gauge(
+    "souverain_resident_volumes",
+    "ResidentVolumes, by profile and by the status of their Resident condition.",
+    ["profile", "resident"],
+    registry=REGISTRY,
+)
+VOLUME_RESIDENT = Gauge(
+    "souverain_volume_resident",
+    "1 when a ResidentVolume's bound volume is proven to lie inside its profile, else 0.",
+    ["namespace", "name", "profile"],
+    registry=REGISTRY,
+)
+
 _namespaces: dict[str, tuple[str, str]] = {}
+_volumes: dict[tuple[str, str], tuple[str, str]] = {}
 _lock = threading.Lock()
 
 
@@ -93,6 +107,44 @@ def forget_profile(profile: str) -> None:
     """Removes the series of a deleted profile."""
     with suppress(KeyError):
         QUALIFIED_NODES.remove(profile)
+
+
+def _recount_volumes() -> None:
+    counts: dict[tuple[str, str], int] = {}
+    for key in _volumes.values():
+        counts[key] = counts.get(key, 0) + 1
+    for labels, _ in list(RESIDENT_VOLUMES._metrics.items()):
+        if tuple(labels) not in counts:
+            RESIDENT_VOLUMES.remove(*labels)
+    for (profile, resident), count in counts.items():
+        RESIDENT_VOLUMES.labels(profile=profile, resident=resident).set(count)
+
+
+def record_volume(namespace: str, name: str, profile: str, resident: str) -> None:
+    """Remembers the profile and the Resident status (True, False or Unknown) of one
+    ResidentVolume."""
+    with _lock:
+        previous = _volumes.get((namespace, name))
+        if previous == (profile, resident):
+            return
+        if previous is not None and previous[0] != profile:
+            with suppress(KeyError):
+                VOLUME_RESIDENT.remove(namespace, name, previous[0])
+        _volumes[(namespace, name)] = (profile, resident)
+        VOLUME_RESIDENT.labels(namespace=namespace, name=name, profile=profile).set(
+            1 if resident == "True" else 0
+        )
+        _recount_volumes()
+
+
+def forget_volume(namespace: str, name: str) -> None:
+    """Removes the series of a deleted ResidentVolume."""
+    with _lock:
+        previous = _volumes.pop((namespace, name), None)
+        if previous is not None:
+            with suppress(KeyError):
+                VOLUME_RESIDENT.remove(namespace, name, previous[0])
+            _recount_volumes()
 
 
 def serve(address: str) -> None:

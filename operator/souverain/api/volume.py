@@ -128,9 +128,8 @@ class ResidentVolume(CustomResource):
             PrinterColumn(
                 "Class", "string", ".spec.storageClassName", "Storage class.", priority=1
             ),
-            PrinterColumn(
-                "Zone", "string", ".status.zone", "Zone of the bound volume.", priority=1
-            ),
+            PrinterColumn("Region", "string", ".status.region", "Region of the bound volume."),
+            PrinterColumn("Zone", "string", ".status.zone", "Zone of the bound volume."),
             PrinterColumn(
                 "Volume", "string", ".status.volumeName", "The bound volume.", priority=1
             ),

@@ -1,5 +1,5 @@
 """The kopf handlers of the operator. Importing this package registers them."""
 
-from souverain.handlers import indices, lifecycle, namespace, profile
+from souverain.handlers import indices, lifecycle, namespace, profile, volume
 
-__all__ = ["indices", "lifecycle", "namespace", "profile"]
+__all__ = ["indices", "lifecycle", "namespace", "profile", "volume"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from souverain.admission import egress_floor
+from souverain.admission import egress_floor, storage
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.reconcile.conditions import condition
@@ -34,9 +34,10 @@ def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[di
                 "apiVersion": "admissionregistration.k8s.io/v1",
                 "kind": "ValidatingAdmissionPolicyBinding",
                 "metadata": {"name": egress_floor.egress_floor_binding_name(name)},
-            }
+            },
+            *storage.storage_bindings(name, None),
         ]
-    return [egress_floor.egress_floor_binding(name, spec)]
+    return [egress_floor.egress_floor_binding(name, spec), *storage.storage_bindings(name, spec)]
 
 
 def plan_profile(

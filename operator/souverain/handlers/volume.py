@@ -1,0 +1,237 @@
+"""ResidentVolume: apply the plan of :mod:`souverain.reconcile.volume`, report residency,
+and let the claim go as the volume's reclaim policy says."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from souverain import metrics
+from souverain.api import ResidentVolume, SovereigntyProfileSpec
+from souverain.api import conditions as c
+from souverain.api.conditions import Condition, find_condition
+from souverain.handlers import events
+from souverain.handlers.indices import first, given
+from souverain.kubeapi import KubeApi
+from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
+from souverain.reconcile.volume import (
+    RESIDENT_VOLUME,
+    VolumePlan,
+    belongs,
+    effective_class,
+    plan_volume,
+    requested,
+    retained_claim,
+)
+
+KIND = "ResidentVolume"
+GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "residentvolumes"
+WAITING = (c.NAMESPACE_NOT_SOVEREIGN, c.PROFILE_NOT_FOUND)
+"""Reasons that clear up by themselves once the SovereignNamespace or profile exists."""
+
+log = logging.getLogger(__name__)
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def resident_volumes(namespace: str | None, name: str, **_: Any) -> dict[str, bool]:
+    """``namespace/name`` of every ResidentVolume, to tell its claim and volume apart."""
+    return {f"{namespace}/{name}": True}
+
+
+def _profile(
+    namespace: str, sovereign_namespaces: kopf.Index[str, Any], profiles: kopf.Index[str, Any]
+) -> tuple[str | None, SovereigntyProfileSpec | None]:
+    """The name of the profile the namespace is bound to (None when it is not) and its
+    spec (None when it does not exist)."""
+    sns = first(sovereign_namespaces, namespace)
+    if sns is None or sns["metadata"].get("deletionTimestamp"):
+        return None, None
+    profile_name = str(sns["spec"].get("profileName", ""))
+    profile = first(profiles, profile_name)
+    if profile is None or profile["metadata"].get("deletionTimestamp"):
+        return profile_name, None
+    return profile_name, SovereigntyProfileSpec.model_validate(profile.get("spec") or {})
+
+
+def converge(api: KubeApi, body: dict[str, Any], indices: dict[str, Any]) -> VolumePlan:
+    """Brings the claim of one ResidentVolume to its plan and writes the volume's status;
+    changes nothing when everything is in place."""
+    with metrics.reconciling(KIND):
+        try:
+            rv = ResidentVolume.model_validate(body)
+        except ValidationError as error:
+            raise kopf.PermanentError(f"the ResidentVolume cannot be read: {error}") from error
+        name, namespace = rv.metadata.name, str(rv.metadata.namespace)
+        profile_name, profile = _profile(
+            namespace, given(indices, "sovereign_namespaces"), given(indices, "profiles")
+        )
+        node_labels = given(indices, "node_labels")
+        nodes = {node: first(node_labels, node) or {} for node in node_labels}
+        observed = api.get("PersistentVolumeClaim", name, namespace)
+        class_name = effective_class(rv, profile.storage, observed) if profile else None
+        storage_class = api.get("StorageClass", class_name) if class_name else None
+        volume_name = ((observed or {}).get("spec") or {}).get("volumeName")
+        bound = ((observed or {}).get("status") or {}).get("phase") == "Bound"
+        pv = api.get("PersistentVolume", volume_name) if bound and volume_name else None
+        plan = plan_volume(rv, profile_name, profile, storage_class, observed, pv, nodes)
+        if plan.claim is not None:
+            try:
+                applied = api.apply(plan.claim)
+            except ApiException as error:
+                failed = condition(
+                    c.BOUND,
+                    "False",
+                    c.RECONCILE_FAILED,
+                    f"The API server refused PersistentVolumeClaim {name}: "
+                    f"{error.status} {error.reason}",
+                    rv.metadata.generation,
+                )
+                _write_status(api, body, rv, [failed], plan, profile_name)
+                raise kopf.TemporaryError(f"applying the claim failed: {error}", 15) from error
+            _post_claim_events(body, observed, applied)
+        _write_status(api, body, rv, plan.conditions, plan, profile_name)
+    return plan
+
+
+def _post_claim_events(
+    body: dict[str, Any], observed: dict[str, Any] | None, applied: dict[str, Any]
+) -> None:
+    name = applied["metadata"]["name"]
+    size = requested(applied)
+    if observed is None:
+        events.post(body, c.CLAIM_CREATED, f"Created PersistentVolumeClaim {name} ({size}).")
+    elif requested(observed) != size:
+        events.post(
+            body,
+            c.CLAIM_RESIZED,
+            f"Resized PersistentVolumeClaim {name} from {requested(observed)} to {size}.",
+        )
+
+
+def _write_status(
+    api: KubeApi,
+    body: dict[str, Any],
+    rv: ResidentVolume,
+    updates: list[Condition],
+    plan: VolumePlan,
+    profile_name: str | None,
+) -> None:
+    """Writes the conditions, the Ready summary and where the volume is; posts an Event when
+    the volume stops being resident (or for a new reason); skips writes that change nothing."""
+    generation = rv.metadata.generation
+    previous = list(rv.status.conditions)
+    merged = merge_conditions([x for x in previous if x.type != c.READY], updates)
+    parts = [cond for kind in (c.BOUND, c.RESIDENT) if (cond := find_condition(merged, kind))]
+    ready = ready_summary(parts, generation)
+    old_ready = find_condition(previous, c.READY)
+    final = merge_conditions([*merged, *([old_ready] if old_ready else [])], [ready])
+    status: dict[str, Any] = {
+        "conditions": [cond.model_dump(by_alias=True, exclude_none=True) for cond in final],
+        "observedGeneration": generation,
+        **plan.status_fields(),
+    }
+    resident = find_condition(final, c.RESIDENT)
+    was = find_condition(previous, c.RESIDENT)
+    if (
+        resident is not None
+        and resident.status == "False"
+        and (was is None or (was.status, was.reason) != ("False", resident.reason))
+    ):
+        events.post(body, resident.reason, resident.message, warning=True)
+    metrics.record_volume(
+        str(rv.metadata.namespace),
+        rv.metadata.name,
+        profile_name or "",
+        resident.status if resident else "Unknown",
+    )
+    current = body.get("status") or {}
+    if all(current.get(key) == value for key, value in status.items()):
+        return
+    api.patch_status(KIND, rv.metadata.name, status, rv.metadata.namespace)
+
+
+def _deleting(body: dict[str, Any] | None) -> bool:
+    return body is None or bool(body["metadata"].get("deletionTimestamp"))
+
+
+# -- handlers ------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Makes or updates the claim and reports where the volume is; retried while the
+    namespace or its profile is still missing."""
+    plan = converge(memo.kube, dict(body), kwargs)
+    reasons = {cond.reason for cond in plan.conditions}
+    if reasons & set(WAITING):
+        raise kopf.TemporaryError("waiting for the namespace's profile", delay=15)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=120, initial_delay=120, idle=30)
+def recheck(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A periodic pass: nodes and profiles change residency without touching the volume."""
+    if not _deleting(dict(body)):
+        converge(memo.kube, dict(body), kwargs)
+
+
+def _converge_by_name(api: KubeApi, namespace: str, name: str, kwargs: dict[str, Any]) -> None:
+    if first(given(kwargs, "resident_volumes"), f"{namespace}/{name}") is None:
+        return
+    body = api.get(KIND, name, namespace)
+    if body is not None and not _deleting(body):
+        converge(api, body, kwargs)
+
+
+@kopf.on.event("", "v1", "persistentvolumeclaims", labels={RESIDENT_VOLUME: kopf.PRESENT})
+def claim_changed(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    """A claim made for a ResidentVolume was bound, resized, edited or deleted."""
+    if kwargs.get("type") is None:
+        return  # the initial listing: the volumes' own resume handlers cover it
+    _converge_by_name(memo.kube, str(namespace), str(labels[RESIDENT_VOLUME]), kwargs)
+
+
+@kopf.on.event("", "v1", "persistentvolumes")
+def volume_changed(spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A PersistentVolume bound to a ResidentVolume's claim changed (its labels, its
+    affinity, its phase)."""
+    if kwargs.get("type") is None:
+        return
+    ref = spec.get("claimRef") or {}
+    if ref.get("namespace") and ref.get("name"):
+        _converge_by_name(memo.kube, str(ref["namespace"]), str(ref["name"]), kwargs)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Leaves the claim and its data in place, detached and labelled (reclaim Retain), or
+    deletes the claim (reclaim Delete). A claim that is not the volume's is never touched."""
+    api: KubeApi = memo.kube
+    name, namespace = body["metadata"]["name"], str(body["metadata"]["namespace"])
+    with metrics.reconciling(KIND):
+        claim = api.get("PersistentVolumeClaim", name, namespace)
+        rv = ResidentVolume.model_validate(dict(body))
+        if claim is not None and belongs(claim, rv) and not _deleting(claim):
+            if rv.spec.reclaim == "Delete":
+                api.delete("PersistentVolumeClaim", name, namespace)
+                events.post(
+                    body,
+                    c.CLAIM_DELETED,
+                    f"Deleted PersistentVolumeClaim {name}: reclaim is Delete.",
+                )
+            else:
+                api.apply(retained_claim(claim))
+                events.post(
+                    body,
+                    c.CLAIM_RETAINED,
+                    f"PersistentVolumeClaim {name} and its data are kept, detached from the "
+                    "ResidentVolume: reclaim is Retain.",
+                )
+    metrics.forget_volume(namespace, name)

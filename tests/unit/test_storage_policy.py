@@ -1,0 +1,106 @@
+"""The storage-class admission objects: three static policies that let the operator and
+cluster administrators through, and per profile three bindings whose actions follow the
+enforcement mode. What the policies refuse is tested on a real API server in
+``tests/integration/test_resident_volume_admission.py``."""
+
+from __future__ import annotations
+
+import pytest
+
+from souverain import API_GROUP, API_VERSION
+from souverain.admission.storage import (
+    CLAIMS,
+    EPHEMERAL_VOLUMES,
+    POLICY_NAMES,
+    STATEFULSETS,
+    storage_binding_name,
+    storage_bindings,
+    storage_policies,
+)
+from souverain.api import SovereigntyProfileSpec
+from souverain.labels import PROFILE
+from souverain.reconcile.profile import admission_objects
+
+OPERATOR = "system:serviceaccount:souverain-system:souverain"
+
+
+def spec(mode: str = "Enforce") -> SovereigntyProfileSpec:
+    return SovereigntyProfileSpec.model_validate(
+        {
+            "nodeRequirements": [{"key": "sovereign", "operator": "Exists"}],
+            "storage": {"allowedClasses": ["fr-ssd"]},
+            "enforcement": {"mode": mode},
+        }
+    )
+
+
+def test_one_policy_per_kind_of_object_that_claims_storage() -> None:
+    policies = {p["metadata"]["name"]: p for p in storage_policies(OPERATOR)}
+    assert list(policies) == [CLAIMS, STATEFULSETS, EPHEMERAL_VOLUMES]
+    resources = {
+        name: p["spec"]["matchConstraints"]["resourceRules"][0]["resources"]
+        for name, p in policies.items()
+    }
+    assert resources == {
+        CLAIMS: ["persistentvolumeclaims"],
+        STATEFULSETS: ["statefulsets"],
+        EPHEMERAL_VOLUMES: ["pods"],
+    }
+    for policy in policies.values():
+        assert policy["spec"]["paramKind"] == {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "SovereigntyProfile",
+        }
+        assert policy["spec"]["failurePolicy"] == "Fail"
+        selector = policy["spec"]["matchConstraints"]["namespaceSelector"]
+        assert selector == {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]}
+
+
+def test_the_operator_and_cluster_admins_pass() -> None:
+    for policy in storage_policies(OPERATOR):
+        expressions = [c["expression"] for c in policy["spec"]["matchConditions"]]
+        assert f'request.userInfo.username != "{OPERATOR}"' in expressions
+        assert any('"system:masters" in request.userInfo.groups' in e for e in expressions)
+
+
+def test_updates_are_checked_only_when_they_change_a_class() -> None:
+    policies = {p["metadata"]["name"]: p for p in storage_policies(OPERATOR)}
+    for name in (CLAIMS, STATEFULSETS):
+        condition = policies[name]["spec"]["matchConditions"][-1]
+        assert condition["name"] == "class-written"
+        assert condition["expression"].startswith("request.operation != 'UPDATE' || ")
+    ops = policies[EPHEMERAL_VOLUMES]["spec"]["matchConstraints"]["resourceRules"][0]
+    assert ops["operations"] == ["CREATE"]
+
+
+@pytest.mark.parametrize(("mode", "actions"), [("Enforce", ["Deny"]), ("Audit", ["Warn", "Audit"])])
+def test_bindings_follow_the_enforcement_mode(mode: str, actions: list[str]) -> None:
+    bindings = storage_bindings("french-sovereign", spec(mode))
+    assert [b["spec"]["policyName"] for b in bindings] == list(POLICY_NAMES)
+    for binding in bindings:
+        assert binding["spec"]["validationActions"] == actions
+        assert binding["spec"]["paramRef"] == {
+            "name": "french-sovereign",
+            "parameterNotFoundAction": "Deny",
+        }
+        assert binding["spec"]["matchResources"] == {
+            "namespaceSelector": {"matchLabels": {PROFILE: "french-sovereign"}}
+        }
+        assert binding["metadata"]["labels"][PROFILE] == "french-sovereign"
+
+
+def test_binding_names_stay_valid_and_distinct_for_long_profiles() -> None:
+    long_a, long_b = "a" * 250 + "x", "a" * 250 + "y"
+    for policy in POLICY_NAMES:
+        assert storage_binding_name(policy, "fr") == f"{policy}-fr"
+        name_a, name_b = storage_binding_name(policy, long_a), storage_binding_name(policy, long_b)
+        assert len(name_a) <= 253
+        assert name_a != name_b
+
+
+def test_the_profile_plan_carries_the_storage_bindings_and_deletes_them_too() -> None:
+    applied = {o["metadata"]["name"] for o in admission_objects("fr", spec())}
+    deleted = {o["metadata"]["name"] for o in admission_objects("fr", None)}
+    wanted = {storage_binding_name(policy, "fr") for policy in POLICY_NAMES}
+    assert wanted <= applied
+    assert wanted <= deleted
