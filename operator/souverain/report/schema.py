@@ -12,13 +12,15 @@ from pydantic.alias_generators import to_camel
 REPORT_API_VERSION: Final = "souverain.io/report/v1"
 
 
-class _Part(BaseModel):
+class Part(BaseModel):
+    """A piece of a report or plan: camelCase on the wire, descriptions from docstrings."""
+
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True
     )
 
 
-class NodeEntry(_Part):
+class NodeEntry(Part):
     """A node that runs pods of the namespace."""
 
     name: str
@@ -32,7 +34,7 @@ class NodeEntry(_Part):
     """The node's values of the label keys the profile's node requirements name."""
 
 
-class PodEntry(_Part):
+class PodEntry(Part):
     """A pod of the namespace and where it runs."""
 
     name: str
@@ -43,7 +45,7 @@ class PodEntry(_Part):
     """Whether its node qualifies; empty while it is not scheduled."""
 
 
-class VolumeEntry(_Part):
+class VolumeEntry(Part):
     """A persistent volume claim of the namespace and where its data lives."""
 
     claim: str
@@ -59,7 +61,7 @@ class VolumeEntry(_Part):
     message: str | None = None
 
 
-class EgressEntry(_Part):
+class EgressEntry(Part):
     """A NetworkPolicy of the namespace that allows egress."""
 
     policy: str
@@ -74,7 +76,7 @@ ViolationKind = Literal[
 ]
 
 
-class Violation(_Part):
+class Violation(Part):
     """Something that breaks the profile, and when it was seen."""
 
     kind: ViolationKind
@@ -86,7 +88,7 @@ class Violation(_Part):
     observed it."""
 
 
-class NamespaceReport(_Part):
+class NamespaceReport(Part):
     """One sovereign namespace."""
 
     name: str
@@ -104,7 +106,7 @@ class NamespaceReport(_Part):
     violations: list[Violation] = Field(default_factory=list)
 
 
-class Summary(_Part):
+class Summary(Part):
     namespaces: int
     violations: int
     compliant_pods: int
@@ -113,7 +115,7 @@ class Summary(_Part):
     non_resident_volumes: int
 
 
-class Report(_Part):
+class Report(Part):
     """The residency report of a cluster, or of one namespace."""
 
     api_version: Literal["souverain.io/report/v1"] = REPORT_API_VERSION

@@ -1,0 +1,196 @@
+"""``souverain plan``: what a new or changed profile or SovereignNamespace would break,
+computed from the cluster as it is, without changing anything."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field
+
+from souverain.api import CIDRRule, Port, SovereignNamespace, SovereigntyProfileSpec
+from souverain.api.egress import network
+from souverain.reconcile import egress
+from souverain.reconcile.qualification import qualified_nodes, qualifies
+from souverain.reconcile.volume import residency
+from souverain.report.build import ClusterState
+from souverain.report.schema import Part
+
+
+class PlannedNamespace(Part):
+    """What the change does to one sovereign namespace."""
+
+    name: str
+    non_compliant_pods: list[str] = Field(default_factory=list)
+    """Pods that would run on nodes that do not qualify, as ``pod on node``."""
+    non_resident_volumes: list[str] = Field(default_factory=list)
+    """Bound claims whose volume would lie outside the topology, with why."""
+    refused_egress: list[str] = Field(default_factory=list)
+    """The namespace's extra egress the allow-list would refuse."""
+    refused_network_policies: list[str] = Field(default_factory=list)
+    """Tenant NetworkPolicies whose egress would reach outside the allow-list."""
+
+
+class Plan(Part):
+    """The effect of applying one object."""
+
+    kind: str
+    name: str
+    profile: str
+    qualified_nodes: list[str] = Field(default_factory=list)
+    namespaces: list[PlannedNamespace] = Field(default_factory=list)
+
+    @property
+    def breaks_something(self) -> bool:
+        return any(
+            n.non_compliant_pods
+            or n.non_resident_volumes
+            or n.refused_egress
+            or n.refused_network_policies
+            for n in self.namespaces
+        )
+
+
+def _ports(rule: Mapping[str, Any]) -> list[Port] | None:
+    """The ports of a NetworkPolicy rule as the API's model; None when one is named."""
+    ports = []
+    for port in rule.get("ports") or []:
+        number = port.get("port")
+        if number is None:
+            continue  # every port of the protocol: handled as no ports below
+        if not isinstance(number, int):
+            return None
+        ports.append(
+            Port(protocol=port.get("protocol", "TCP"), port=number, end_port=port.get("endPort"))
+        )
+    if any(port.get("port") is None for port in rule.get("ports") or []):
+        return []
+    return ports
+
+
+def wide_rules(policy: Mapping[str, Any], spec: SovereigntyProfileSpec, profile: str) -> list[str]:
+    """The egress rules of a NetworkPolicy that reach outside the profile's allow-list."""
+    found = []
+    for index, rule in enumerate((policy.get("spec") or {}).get("egress") or []):
+        where = f"{policy['metadata']['name']} spec.egress[{index}]"
+        peers = rule.get("to") or []
+        if not peers:
+            found.append(f"{where}: no 'to', so every destination")
+            continue
+        ports = _ports(rule)
+        for peer in peers:
+            if "ipBlock" in peer:
+                block = peer["ipBlock"]
+                candidate = CIDRRule.model_validate(
+                    {
+                        "cidr": str(network(block["cidr"])),
+                        "except": block.get("except") or [],
+                        "ports": [p.model_dump(by_alias=True) for p in ports or []],
+                    }
+                )
+                if ports is None or not any(
+                    egress.cidr_rule_within(candidate, allowed) for allowed in spec.egress.cidrs
+                ):
+                    found.append(f"{where}: {block['cidr']} is outside the allow-list")
+            elif "namespaceSelector" in peer:
+                pinned = ((peer["namespaceSelector"] or {}).get("matchLabels") or {}).get(
+                    "souverain.io/profile"
+                )
+                if pinned != profile:
+                    found.append(f"{where}: a namespaceSelector that reaches other namespaces")
+    return found
+
+
+def _namespace_effect(
+    name: str,
+    profile: str,
+    spec: SovereigntyProfileSpec,
+    sns: SovereignNamespace | None,
+    state: ClusterState,
+) -> PlannedNamespace:
+    effect = PlannedNamespace(name=name)
+    for pod in state.pods.get(name, []):
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        labels = state.nodes.get(node)
+        if labels is None or not qualifies(labels, spec.node_requirements):
+            effect.non_compliant_pods.append(f"{pod['metadata']['name']} on {node}")
+    for claim in state.claims.get(name, []):
+        volume = state.volumes.get((claim.get("spec") or {}).get("volumeName") or "")
+        if volume is None:
+            continue
+        found = residency(volume, profile, spec, state.nodes)
+        if found.status == "False":
+            effect.non_resident_volumes.append(f"{claim['metadata']['name']}: {found.message}")
+    if sns is not None:
+        effect.refused_egress = egress.egress_outside_profile(sns.spec.egress, spec.egress)
+    for policy in state.network_policies.get(name, []):
+        labels = policy["metadata"].get("labels") or {}
+        if labels.get("app.kubernetes.io/managed-by") == "souverain":
+            continue
+        effect.refused_network_policies += wide_rules(policy, spec, profile)
+    return effect
+
+
+def plan(obj: Mapping[str, Any], state: ClusterState) -> Plan:
+    """The effect of applying ``obj`` (a SovereigntyProfile or a SovereignNamespace).
+
+    Raises ValueError when the object is of another kind or names a profile that
+    does not exist.
+    """
+    kind = obj.get("kind")
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    if kind == "SovereigntyProfile":
+        spec = SovereigntyProfileSpec.model_validate(obj.get("spec") or {})
+        profile = name
+        bound = [
+            SovereignNamespace.model_validate({**sns, "status": {}})
+            for sns in state.sovereign_namespaces
+            if (sns.get("spec") or {}).get("profileName") == name
+        ]
+        targets = [(sns.metadata.name, sns) for sns in bound]
+    elif kind == "SovereignNamespace":
+        sns = SovereignNamespace.model_validate({**obj, "status": {}})
+        profile = sns.spec.profile_name
+        existing = state.profiles.get(profile)
+        if existing is None:
+            raise ValueError(f"SovereigntyProfile {profile} does not exist")
+        spec = SovereigntyProfileSpec.model_validate(existing.get("spec") or {})
+        targets = [(name, sns)]
+    else:
+        raise ValueError(f"plan takes a SovereigntyProfile or a SovereignNamespace, not {kind}")
+    return Plan(
+        kind=str(kind),
+        name=name,
+        profile=profile,
+        qualified_nodes=qualified_nodes(state.nodes, spec.node_requirements),
+        namespaces=[
+            _namespace_effect(target, profile, spec, sns_model, state)
+            for target, sns_model in targets
+        ],
+    )
+
+
+def describe(result: Plan) -> str:
+    """The plan for people."""
+    lines = [
+        f"{result.kind} {result.name} (profile {result.profile})",
+        f"  qualified nodes: {', '.join(result.qualified_nodes) or 'none'}",
+    ]
+    if not result.namespaces:
+        lines.append("  no sovereign namespace is bound to it")
+    for namespace in result.namespaces:
+        lines.append(f"  namespace {namespace.name}:")
+        for title, items in (
+            ("pods that would be non-compliant", namespace.non_compliant_pods),
+            ("volumes that would be non-resident", namespace.non_resident_volumes),
+            ("extra egress that would be refused", namespace.refused_egress),
+            ("tenant NetworkPolicies that would be refused", namespace.refused_network_policies),
+        ):
+            lines.append(f"    {title}: {'none' if not items else ''}")
+            lines += [f"      - {item}" for item in items]
+    lines.append(
+        "  this change breaks something" if result.breaks_something else "  nothing breaks"
+    )
+    return "\n".join(lines) + "\n"
