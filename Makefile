@@ -26,8 +26,8 @@ setup: $(STAMP) ## create .venv and install souverain with its test and lint too
 binaries: $(STAMP) ## build etcd, kube-*, kubectl, kwok and helm into the per-user cache (once per version)
 	tools/kube/build.sh
 
-crds: $(STAMP) ## regenerate crds/ from the pydantic models (the only source of crds/)
-	$(BIN)/python -m souverain crds --output crds
+crds: $(STAMP) ## regenerate crds/ and the chart's CRD templates from the pydantic models
+	$(BIN)/python -m souverain crds --output crds --chart-output helm/souverain/templates/crds
 
 lint: $(STAMP) ## ruff, format check, mypy --strict
 	$(BIN)/ruff check operator tests

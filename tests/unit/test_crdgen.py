@@ -21,8 +21,10 @@ from souverain.api import (
     SovereigntyProfile,
 )
 from souverain.crdgen import (
+    CHART_HEADER,
     HEADER,
     SchemaError,
+    chart_crd_files,
     crd_files,
     custom_resource_definition,
     model_schema,
@@ -31,6 +33,7 @@ from souverain.crdgen import (
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "crds"
+CHART_TEMPLATES = ROOT / "helm" / "souverain" / "templates" / "crds"
 
 
 def test_committed_crds_do_not_drift_from_the_generator() -> None:
@@ -39,6 +42,51 @@ def test_committed_crds_do_not_drift_from_the_generator() -> None:
     assert sorted(committed) == sorted(generated), "run `make crds` and commit crds/"
     for name, text in generated.items():
         assert committed[name] == text, f"crds/{name} is stale: run `make crds` and commit it"
+
+
+def test_chart_crd_templates_do_not_drift_from_the_generator() -> None:
+    committed = {path.name: path.read_text() for path in CHART_TEMPLATES.glob(f"{API_GROUP}_*")}
+    generated = chart_crd_files()
+    assert sorted(committed) == sorted(generated), "run `make crds` and commit the chart"
+    for name, text in generated.items():
+        assert committed[name] == text, f"the chart's {name} is stale: run `make crds`"
+
+
+def _chart_body(text: str) -> dict[str, Any]:
+    """The CRD a chart template renders to with crds.enabled and crds.keep, with the
+    release's labels left out (helm itself renders them in tests/integration/test_helm.py)."""
+    lines = [
+        line
+        for line in text.splitlines()
+        if not line.lstrip().startswith("{{") or "crds.keep" in line or line.strip() == "{{- end }}"
+    ]
+    kept = "\n".join(line for line in lines if "{{" not in line)
+    parsed: dict[str, Any] = yaml.safe_load(kept)
+    return parsed
+
+
+def test_chart_crd_templates_hold_the_same_crds_behind_the_chart_switches() -> None:
+    for name, text in chart_crd_files().items():
+        assert text.startswith(CHART_HEADER)
+        assert text.splitlines()[0] == "{{- if .Values.crds.enabled }}"
+        assert text.rstrip().endswith("{{- end }}")
+        assert "{{- if .Values.crds.keep }}" in text
+        assert "helm.sh/resource-policy: keep" in text
+        assert '{{- include "souverain.labels" . | nindent 4 }}' in text
+        rendered = _chart_body(text)
+        plain = yaml.safe_load(crd_files()[name])
+        assert rendered["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert rendered["metadata"]["labels"] == plain["metadata"]["labels"]
+        assert rendered["metadata"]["name"] == plain["metadata"]["name"]
+        assert {k: v for k, v in rendered.items() if k != "metadata"} == {
+            k: v for k, v in plain.items() if k != "metadata"
+        }
+
+
+def test_write_crds_writes_chart_templates(tmp_path: Path) -> None:
+    written = write_crds(tmp_path, chart_crd_files())
+    assert [path.name for path in written] == sorted(chart_crd_files())
+    assert all(path.read_text().startswith(CHART_HEADER) for path in written)
 
 
 def test_one_file_per_kind_named_after_group_and_plural() -> None:
