@@ -150,6 +150,30 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    import yaml
+
+    from souverain.kubeapi import KubeApi, load_api_client
+    from souverain.report.collect import read_cluster
+    from souverain.report.plan import describe, plan
+
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    documents = [d for d in yaml.safe_load_all(text) if d]
+    api = KubeApi(load_api_client())
+    state = read_cluster(api, api.server)
+    for document in documents:
+        try:
+            result = plan(document, state)
+        except ValueError as error:
+            print(f"souverain: {error}", file=sys.stderr)
+            return 1
+        if args.format == "json":
+            print(result.model_dump_json(by_alias=True, indent=2))
+        else:
+            sys.stdout.write(describe(result))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     defaults = RunOptions.from_environment()
@@ -229,6 +253,13 @@ def parser() -> argparse.ArgumentParser:
         "--schema", action="store_true", help="print the report's JSON schema and exit"
     )
     report.set_defaults(handler=_report)
+
+    planning = commands.add_parser(
+        "plan", help="what applying a profile or SovereignNamespace would break (changes nothing)"
+    )
+    planning.add_argument("-f", "--file", required=True, help="YAML file, or - for stdin")
+    planning.add_argument("--format", choices=("text", "json"), default="text")
+    planning.set_defaults(handler=_plan)
 
     planning = commands.add_parser(
         "plan", help="what applying a profile or SovereignNamespace would break (changes nothing)"
