@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from souverain.settings import RunOptions, WebhookOptions
+from souverain.settings import RunOptions
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -18,11 +18,6 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.metrics:
         os.environ["SOUVERAIN_METRICS_ADDRESS"] = args.metrics
-    os.environ["SOUVERAIN_WEBHOOK_LISTEN"] = args.webhook_listen
-    os.environ["SOUVERAIN_WEBHOOK_URL"] = args.webhook_url
-    os.environ["SOUVERAIN_WEBHOOK_SERVICE"] = args.webhook_service
-    os.environ["SOUVERAIN_WEBHOOK_CERT_DIR"] = args.webhook_cert_dir
-    os.environ["SOUVERAIN_ADMISSION_LAYERS"] = args.admission_layers
 
     import souverain.handlers  # noqa: F401  (registers the handlers)
 
@@ -78,13 +73,10 @@ def _dev_cluster(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    from souverain.crdgen import chart_crd_files, write_crds
+    from souverain.crdgen import write_crds
 
     for path in write_crds(Path(args.output)):
         print(path)
-    if args.chart_output:
-        for path in write_crds(Path(args.chart_output), chart_crd_files()):
-            print(path)
     return 0
 
 
@@ -150,30 +142,6 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
-    import yaml
-
-    from souverain.kubeapi import KubeApi, load_api_client
-    from souverain.report.collect import read_cluster
-    from souverain.report.plan import describe, plan
-
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    documents = [d for d in yaml.safe_load_all(text) if d]
-    api = KubeApi(load_api_client())
-    state = read_cluster(api, api.server)
-    for document in documents:
-        try:
-            result = plan(document, state)
-        except ValueError as error:
-            print(f"souverain: {error}", file=sys.stderr)
-            return 1
-        if args.format == "json":
-            print(result.model_dump_json(by_alias=True, indent=2))
-        else:
-            sys.stdout.write(describe(result))
-    return 0
-
-
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     defaults = RunOptions.from_environment()
@@ -202,40 +170,6 @@ def parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="where Prometheus metrics are served (empty to disable)",
     )
-    webhook = WebhookOptions.from_environment()
-    run.add_argument(
-        "--webhook-listen",
-        default=webhook.listen,
-        metavar="HOST:PORT",
-        help="where the admission webhooks listen (HTTPS)",
-    )
-    run.add_argument(
-        "--webhook-url",
-        default=webhook.url,
-        metavar="URL",
-        help="base URL the API server calls for the webhooks, outside a cluster"
-        " (such as https://127.0.0.1:9443)",
-    )
-    run.add_argument(
-        "--webhook-service",
-        default=webhook.service,
-        metavar="NAMESPACE/NAME[:PORT]",
-        help="the Service the API server calls for the webhooks, in a cluster",
-    )
-    run.add_argument(
-        "--webhook-cert-dir",
-        default=webhook.cert_dir,
-        metavar="DIR",
-        help="tls.crt, tls.key and ca.crt of the webhook server (made there when absent;"
-        " default: a temporary folder)",
-    )
-    run.add_argument(
-        "--admission-layers",
-        default=",".join(webhook.layers),
-        metavar="LAYERS",
-        help="placement layers to keep, comma-separated: native (admission policies),"
-        " webhook, or both (default)",
-    )
     run.set_defaults(handler=_run)
 
     report = commands.add_parser(
@@ -261,21 +195,8 @@ def parser() -> argparse.ArgumentParser:
     planning.add_argument("--format", choices=("text", "json"), default="text")
     planning.set_defaults(handler=_plan)
 
-    planning = commands.add_parser(
-        "plan", help="what applying a profile or SovereignNamespace would break (changes nothing)"
-    )
-    planning.add_argument("-f", "--file", required=True, help="YAML file, or - for stdin")
-    planning.add_argument("--format", choices=("text", "json"), default="text")
-    planning.set_defaults(handler=_plan)
-
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions from the models")
     crds.add_argument("--output", default="crds", help="folder to write them to")
-    crds.add_argument(
-        "--chart-output",
-        default="",
-        metavar="FOLDER",
-        help="also write them as Helm chart templates into FOLDER",
-    )
     crds.set_defaults(handler=_crds)
 
     dev = commands.add_parser("dev-cluster", help="a local Kubernetes control plane on loopback")
