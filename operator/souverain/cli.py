@@ -73,10 +73,13 @@ def _dev_cluster(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    from souverain.crdgen import write_crds
+    from souverain.crdgen import chart_crd_files, write_crds
 
     for path in write_crds(Path(args.output)):
         print(path)
+    if args.chart_output:
+        for path in write_crds(Path(args.chart_output), chart_crd_files()):
+            print(path)
     return 0
 
 
@@ -197,6 +200,12 @@ def parser() -> argparse.ArgumentParser:
 
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions from the models")
     crds.add_argument("--output", default="crds", help="folder to write them to")
+    crds.add_argument(
+        "--chart-output",
+        default="",
+        metavar="FOLDER",
+        help="also write them as Helm chart templates into FOLDER",
+    )
     crds.set_defaults(handler=_crds)
 
     dev = commands.add_parser("dev-cluster", help="a local Kubernetes control plane on loopback")
