@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from souverain.settings import RunOptions
+from souverain.settings import RunOptions, WebhookOptions
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -18,6 +18,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.metrics:
         os.environ["SOUVERAIN_METRICS_ADDRESS"] = args.metrics
+    os.environ["SOUVERAIN_WEBHOOK_LISTEN"] = args.webhook_listen
+    os.environ["SOUVERAIN_WEBHOOK_URL"] = args.webhook_url
+    os.environ["SOUVERAIN_WEBHOOK_SERVICE"] = args.webhook_service
+    os.environ["SOUVERAIN_WEBHOOK_CERT_DIR"] = args.webhook_cert_dir
+    os.environ["SOUVERAIN_ADMISSION_LAYERS"] = args.admission_layers
 
     import souverain.handlers  # noqa: F401  (registers the handlers)
 
@@ -172,6 +177,40 @@ def parser() -> argparse.ArgumentParser:
         default=defaults.metrics,
         metavar="HOST:PORT",
         help="where Prometheus metrics are served (empty to disable)",
+    )
+    webhook = WebhookOptions.from_environment()
+    run.add_argument(
+        "--webhook-listen",
+        default=webhook.listen,
+        metavar="HOST:PORT",
+        help="where the admission webhooks listen (HTTPS)",
+    )
+    run.add_argument(
+        "--webhook-url",
+        default=webhook.url,
+        metavar="URL",
+        help="base URL the API server calls for the webhooks, outside a cluster"
+        " (such as https://127.0.0.1:9443)",
+    )
+    run.add_argument(
+        "--webhook-service",
+        default=webhook.service,
+        metavar="NAMESPACE/NAME[:PORT]",
+        help="the Service the API server calls for the webhooks, in a cluster",
+    )
+    run.add_argument(
+        "--webhook-cert-dir",
+        default=webhook.cert_dir,
+        metavar="DIR",
+        help="tls.crt, tls.key and ca.crt of the webhook server (made there when absent;"
+        " default: a temporary folder)",
+    )
+    run.add_argument(
+        "--admission-layers",
+        default=",".join(webhook.layers),
+        metavar="LAYERS",
+        help="placement layers to keep, comma-separated: native (admission policies),"
+        " webhook, or both (default)",
     )
     run.set_defaults(handler=_run)
 

@@ -184,6 +184,25 @@ class KubeApi:
             raise
         return True
 
+    def evict(self, name: str, namespace: str) -> int:
+        """Asks the Eviction API to evict a pod, which honours PodDisruptionBudgets; the
+        HTTP status: 201 evicted, 404 already gone, 429 refused for now by a budget."""
+        try:
+            self._request(
+                "POST",
+                KINDS["Pod"].path(name, namespace) + "/eviction",
+                body={
+                    "apiVersion": "policy/v1",
+                    "kind": "Eviction",
+                    "metadata": {"name": name, "namespace": namespace},
+                },
+            )
+        except ApiException as error:
+            if error.status in (404, 429):
+                return int(error.status)
+            raise
+        return 201
+
     def patch_status(
         self, kind: str, name: str, status: dict[str, Any], namespace: str | None = None
     ) -> None:

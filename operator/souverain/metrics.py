@@ -147,6 +147,43 @@ def forget_volume(namespace: str, name: str) -> None:
             _recount_volumes()
 
 
+ADMISSION_DECISIONS = Counter(
+    "souverain_admission_decisions",
+    "Admission reviews answered by the operator's webhooks, by webhook (pin, binding),"
+    " operation and outcome (allowed, patched, refused, warned).",
+    ["webhook", "operation", "outcome"],
+    registry=REGISTRY,
+)
+ADMISSION_SECONDS = Histogram(
+    "souverain_admission_duration_seconds",
+    "Time the operator spends deciding one admission review, by webhook and operation.",
+    ["webhook", "operation"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+    registry=REGISTRY,
+)
+NON_COMPLIANT_PODS = Gauge(
+    "souverain_non_compliant_pods",
+    "Pods of a sovereign namespace running on nodes that do not meet its profile.",
+    ["namespace", "profile"],
+    registry=REGISTRY,
+)
+EVICTIONS = Counter(
+    "souverain_evictions",
+    "Evictions of non-compliant pods, by namespace and result (evicted, blocked, failed).",
+    ["namespace", "result"],
+    registry=REGISTRY,
+)
+
+
+def record_non_compliant(namespace: str, profile: str | None, count: int) -> None:
+    """Sets the non-compliant pods of a namespace; ``profile`` None drops its series."""
+    for labels, _ in list(NON_COMPLIANT_PODS._metrics.items()):
+        if labels[0] == namespace and labels[1] != profile:
+            NON_COMPLIANT_PODS.remove(*labels)
+    if profile is not None:
+        NON_COMPLIANT_PODS.labels(namespace=namespace, profile=profile).set(count)
+
+
 def serve(address: str) -> None:
     """Serves ``/metrics`` on ``host:port`` in a background thread."""
     host, _, port = address.rpartition(":")

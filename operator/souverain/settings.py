@@ -38,6 +38,58 @@ class RunOptions:
         )
 
 
+AdmissionLayer = Literal["native", "webhook"]
+ADMISSION_LAYERS: tuple[AdmissionLayer, ...] = ("native", "webhook")
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """Where the operator's admission webhooks listen, and how the API server reaches them.
+
+    Read from ``SOUVERAIN_*`` variables, which ``souverain run`` sets from its options.
+    """
+
+    listen: str = "0.0.0.0:9443"
+    """``host:port`` the webhook server listens on."""
+    url: str = ""
+    """Base URL the API server calls (``https://127.0.0.1:9443`` outside a cluster)."""
+    service: str = ""
+    """``namespace/name[:port]`` of the Service in front of the operator, in a cluster."""
+    cert_dir: str = ""
+    """Folder with tls.crt, tls.key and ca.crt; certificates are made there when absent."""
+    layers: tuple[AdmissionLayer, ...] = ADMISSION_LAYERS
+    """Which placement layers the operator keeps: native policies, its webhooks, or both."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the webhooks run: they need an address the API server can call."""
+        return "webhook" in self.layers and bool(self.listen) and bool(self.url or self.service)
+
+    @property
+    def native(self) -> bool:
+        return "native" in self.layers
+
+    @classmethod
+    def from_environment(cls) -> WebhookOptions:
+        layers = tuple(
+            layer.strip()
+            for layer in os.environ.get("SOUVERAIN_ADMISSION_LAYERS", "native,webhook").split(",")
+            if layer.strip()
+        )
+        unknown = [layer for layer in layers if layer not in ADMISSION_LAYERS]
+        if unknown:
+            raise ValueError(
+                f"SOUVERAIN_ADMISSION_LAYERS takes native and webhook, not {', '.join(unknown)}"
+            )
+        return cls(
+            listen=os.environ.get("SOUVERAIN_WEBHOOK_LISTEN", cls.listen),
+            url=os.environ.get("SOUVERAIN_WEBHOOK_URL", ""),
+            service=os.environ.get("SOUVERAIN_WEBHOOK_SERVICE", ""),
+            cert_dir=os.environ.get("SOUVERAIN_WEBHOOK_CERT_DIR", ""),
+            layers=tuple(layer for layer in ADMISSION_LAYERS if layer in layers),
+        )
+
+
 def operator_username() -> str:
     """Who the operator is to the API server: admission policies let its own writes through.
 

@@ -413,3 +413,99 @@ def validating_binding(profile: str, spec: SovereigntyProfileSpec) -> dict[str, 
             "validationActions": ["Deny"] if enforced else ["Warn", "Audit"],
         },
     }
+
+
+def profile_bindings(
+    profile: str, spec: SovereigntyProfileSpec | None, *, native: bool = True, mutating: bool = True
+) -> list[dict[str, Any]]:
+    """The placement bindings of a profile: validation always, pinning in Enforce mode
+    where the cluster serves MutatingAdmissionPolicy (``mutating``); none when ``native``
+    is False. With ``spec`` None, every binding's kind and name (enough to delete them)."""
+    if spec is None:
+        return [
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": kind,
+                "metadata": {"name": binding_name(policy, profile)},
+            }
+            for kind, policy in (
+                ("ValidatingAdmissionPolicyBinding", VALIDATING_POLICY_NAME),
+                ("MutatingAdmissionPolicyBinding", MUTATING_POLICY_NAME),
+            )
+        ]
+    if not native:
+        return []
+    bindings = [validating_binding(profile, spec)]
+    if mutating and spec.enforcement.mode == "Enforce":
+        bindings.append(mutating_binding(profile))
+    return bindings
+
+
+# -- the operator's webhooks ----------------------------------------------------------
+
+WEBHOOK_CONFIGURATION_NAME: Final = "souverain-placement"
+PIN_WEBHOOK: Final = "pin"
+BINDING_WEBHOOK: Final = "binding"
+SCHEDULER: Final = "system:kube-scheduler"
+"""The scheduler binds pods only to nodes their (pinned, validated) affinity allows."""
+
+
+def webhook_configurations(
+    client_config: Callable[[str], dict[str, Any]], *, pinning_is_native: bool
+) -> list[dict[str, Any]]:
+    """The MutatingWebhookConfiguration that pins (and refuses) pods, and the
+    ValidatingWebhookConfiguration that refuses bindings to nodes that do not qualify,
+    both scoped to namespaces bound to a profile.
+
+    ``client_config(path)`` says how the API server reaches the webhook at ``path``. The
+    pinning webhook fails open where a MutatingAdmissionPolicy pins pods anyway
+    (``pinning_is_native``) and closed elsewhere; the binding webhook always fails closed,
+    and lets the scheduler's own bindings through so that scheduling goes on while the
+    operator is down.
+    """
+    scope = {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]}
+    common = {
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "timeoutSeconds": 5,
+        "matchPolicy": "Equivalent",
+        "namespaceSelector": scope,
+    }
+    pin_webhook = {
+        "name": f"{PIN_WEBHOOK}.placement.{API_GROUP}",
+        "clientConfig": client_config(PIN_WEBHOOK),
+        "rules": [{**_POD_RULES, "scope": "Namespaced"}],
+        "failurePolicy": "Ignore" if pinning_is_native else "Fail",
+        "reinvocationPolicy": "IfNeeded",
+        **common,
+    }
+    binding_webhook = {
+        "name": f"{BINDING_WEBHOOK}.placement.{API_GROUP}",
+        "clientConfig": client_config(BINDING_WEBHOOK),
+        # Bindings come through the pods/binding subresource or the older bindings
+        # resource; both place a pod on a node.
+        "rules": [{**_POD_RULES, "resources": ["pods/binding", "bindings"], "scope": "Namespaced"}],
+        "failurePolicy": "Fail",
+        "matchConditions": [
+            {
+                "name": "not-the-scheduler",
+                "expression": f"request.userInfo.username != {_cel_string(SCHEDULER)}",
+            }
+        ],
+        **common,
+    }
+    metadata = {"name": WEBHOOK_CONFIGURATION_NAME, "labels": _labels()}
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": metadata,
+            "webhooks": [pin_webhook],
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": dict(metadata),
+            "webhooks": [binding_webhook],
+        },
+    ]

@@ -86,6 +86,17 @@ AUDIT_ONLY: Final = "AuditOnly"
 ALL_PODS_COMPLIANT: Final = "AllPodsCompliant"
 NON_COMPLIANT_PODS: Final = "NonCompliantPods"
 
+# Placement: pinning, refusal and drift of pods.
+NO_PLACEMENT_LAYER: Final = "NoPlacementLayer"
+"""Neither admission policies nor the webhook pin pods: the cluster serves no
+MutatingAdmissionPolicy and the operator runs no webhook."""
+POD_ON_UNQUALIFIED_NODE: Final = "PodOnUnqualifiedNode"
+"""Event on a pod: it runs on a node that does not meet its profile's node requirements."""
+POD_EVICTED: Final = "PodEvicted"
+"""Event on a pod: evicted from a node that does not qualify, to be recreated elsewhere."""
+EVICTION_BLOCKED: Final = "EvictionBlocked"
+"""Event on a pod: the Eviction API refused (a PodDisruptionBudget); the operator retries."""
+
 CLAIM_PENDING: Final = "ClaimPending"
 CLAIM_BOUND: Final = "ClaimBound"
 CLAIM_LOST: Final = "ClaimLost"

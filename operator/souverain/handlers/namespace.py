@@ -16,6 +16,7 @@ from souverain.api import SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
 from souverain.handlers import events
+from souverain.handlers import placement as placement_handlers
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
@@ -70,7 +71,9 @@ def converge(api: KubeApi, body: dict[str, Any], profile: dict[str, Any] | None)
             )
             _write_status(api, body, [failed], plan, sns)
             raise kopf.TemporaryError(f"applying the plan failed: {error}", delay=10) from error
-        _write_status(api, body, plan.conditions, plan, sns)
+        report = placement_handlers.namespace_report(name, sns.metadata.generation)
+        updates = [*plan.conditions, *(report.conditions if report else [])]
+        _write_status(api, body, updates, plan, sns, report)
         _post_events(body, plan, changed, observed_namespace is None)
     return plan
 
@@ -131,6 +134,7 @@ def _write_status(
     updates: list[Any],
     plan: NamespacePlan,
     sns: SovereignNamespace | None,
+    placement: placement_handlers.PlacementReport | None = None,
 ) -> None:
     """Writes conditions, the Ready summary and the counts; skips writes that change nothing."""
     current = body.get("status") or {}
@@ -151,6 +155,7 @@ def _write_status(
         "enforcementLayers": plan.enforcement_layers,
         "unenforceableEgress": plan.unenforceable_egress,
     }
+    status.update(placement_handlers.status_fields(plan.enforcement_layers, placement, current))
     name = body["metadata"]["name"]
     metrics.record_namespace(name, str(body.get("spec", {}).get("profileName", "")), ready.status)
     if all(current.get(key) == value for key, value in status.items()):

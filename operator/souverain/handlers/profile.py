@@ -16,6 +16,7 @@ from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
 from souverain.handlers import events
 from souverain.handlers import namespace as namespace_handlers
+from souverain.handlers import placement as placement_handlers
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions
@@ -70,7 +71,8 @@ def converge_profile(
             write_status(api, body, _status(body, [invalid, ready], 0, len(bound)))
             raise kopf.PermanentError(f"spec is not valid: {error}") from error
         nodes = {node: first(node_labels, node) or {} for node in node_labels}
-        plan = plan_profile(name, generation, spec, nodes)
+        plan = plan_profile(name, generation, spec, nodes, **placement_handlers.native_layers(api))
+        placement_handlers.keep_policies(api, name, plan.admission)
         if plan.admission:
             # The cluster-wide policy the bindings refer to; applying it again is a no-op.
             api.apply(egress_floor.egress_floor_policy(operator_username()))

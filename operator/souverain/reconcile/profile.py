@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import souverain.admission.placement as placement
 from souverain.admission import egress_floor, storage
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
@@ -46,10 +47,21 @@ def plan_profile(
     spec: SovereigntyProfileSpec | None,
     nodes: Mapping[str, Mapping[str, str]],
     now: datetime | None = None,
+    *,
+    native_placement: bool = True,
+    mutating_policies: bool = True,
 ) -> ProfilePlan:
-    """Qualified nodes, conditions and admission objects of a profile."""
+    """Qualified nodes, conditions and admission objects of a profile.
+
+    Placement bindings are left out when ``native_placement`` is False (the operator
+    keeps only its webhooks); the pinning binding also needs a cluster that serves
+    MutatingAdmissionPolicy (``mutating_policies``).
+    """
     if spec is None:
-        return ProfilePlan(qualified_nodes=[], admission=admission_objects(name, None))
+        return ProfilePlan(
+            qualified_nodes=[],
+            admission=[*admission_objects(name, None), *placement.profile_bindings(name, None)],
+        )
     qualified = qualified_nodes(nodes, spec.node_requirements)
     valid = condition(
         c.VALID, "True", c.SPEC_VALID, "The profile can be enforced.", generation, now
@@ -81,5 +93,10 @@ def plan_profile(
     return ProfilePlan(
         qualified_nodes=qualified,
         conditions=[valid, ready],
-        admission=admission_objects(name, spec),
+        admission=[
+            *admission_objects(name, spec),
+            *placement.profile_bindings(
+                name, spec, native=native_placement, mutating=mutating_policies
+            ),
+        ],
     )
