@@ -1,7 +1,7 @@
 """The storage-class admission objects: three static policies that let the operator and
 cluster administrators through, and per profile three bindings whose actions follow the
 enforcement mode. What the policies refuse is tested on a real API server in
-``tests/integration/test_resident_volume_admission.py``."""
+``tests/integration/test_resident_volume.py``."""
 
 from __future__ import annotations
 
