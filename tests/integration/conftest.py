@@ -166,13 +166,27 @@ def souverain_crds(cluster: Cluster) -> None:
 class Operator:
     """``souverain run`` as a child process, which tests can stop and start again."""
 
-    def __init__(self, cluster: Cluster, log_dir: Path) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        log_dir: Path,
+        kubeconfig: Path | None = None,
+        username: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        """``kubeconfig`` and ``username`` run it as another identity than the cluster's
+        admin (``SOUVERAIN_OPERATOR_USERNAME``, which the admission policies trust);
+        ``extra_env`` adds environment variables."""
         from souverain.devcluster.cluster import free_port
 
         self.cluster = cluster
         self.log_dir = log_dir
+        self.kubeconfig = kubeconfig or cluster.kubeconfig
+        self.username = username
+        self.extra_env = dict(extra_env or {})
         self.metrics_port = free_port()
         self.liveness_port = free_port()
+        self.webhook_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -200,8 +214,15 @@ class Operator:
             # Discovery refreshed often, so that tests adding an API see it picked up.
             env={
                 **os.environ,
-                "KUBECONFIG": str(self.cluster.kubeconfig),
+                "KUBECONFIG": str(self.kubeconfig),
                 "SOUVERAIN_DISCOVERY_SECONDS": "2",
+                # The API server calls the webhooks on loopback, trusting the CA the
+                # operator made in the log folder (kept across restarts).
+                "SOUVERAIN_WEBHOOK_LISTEN": f"127.0.0.1:{self.webhook_port}",
+                "SOUVERAIN_WEBHOOK_URL": f"https://127.0.0.1:{self.webhook_port}",
+                "SOUVERAIN_WEBHOOK_CERT_DIR": str(self.log_dir / "webhook-certificates"),
+                **({"SOUVERAIN_OPERATOR_USERNAME": self.username} if self.username else {}),
+                **self.extra_env,
             },
         )
         log.close()
