@@ -61,7 +61,7 @@ def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> d
     matches = [
         o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
     ]
-    assert len(matches) == 1, f"{len(matches)} {kind} {name or ''} in {[o['kind'] for o in objects]}"
+    assert len(matches) == 1, f"{len(matches)} {kind} {name or ''} in {kinds(objects)}"
     return matches[0]
 
 
@@ -142,17 +142,29 @@ def test_schema_refuses_bad_values(value: str, says: str) -> None:
 
 def test_schema_refuses_a_string_where_a_boolean_belongs() -> None:
     out = helm(
-        "template", "s", str(CHART), "--kube-version", KUBE_VERSION,
-        "--set-string", "crds.keep=yes", check=False,
-    )  # fmt: skip
+        "template",
+        "s",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set-string",
+        "crds.keep=yes",
+        check=False,
+    )
     assert "/crds/keep" in out
 
 
 def test_peering_is_required_with_several_replicas() -> None:
     out = helm(
-        "template", "s", str(CHART), "--kube-version", KUBE_VERSION,
-        "--set", "operator.peeringName=", check=False,
-    )  # fmt: skip
+        "template",
+        "s",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "operator.peeringName=",
+        check=False,
+    )
     assert "operator.peeringName is needed with more than one replica" in out
 
 
@@ -413,9 +425,15 @@ def test_install_upgrade_and_uninstall(private_cluster: Cluster, tmp_path: Path)
     wait_for(lambda: _available(private_cluster), "2 available operator pods", timeout=120)
     pods = json.loads(
         private_cluster.kubectl(
-            "get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=operator",
-            "-o", "json",
-        ).stdout  # fmt: skip
+            "get",
+            "pods",
+            "-n",
+            NAMESPACE,
+            "-l",
+            "app.kubernetes.io/component=operator",
+            "-o",
+            "json",
+        ).stdout
     )["items"]
     nodes = {pod["spec"]["nodeName"] for pod in pods if pod["status"].get("phase") == "Running"}
     assert len(nodes) == 2, "the anti-affinity spreads the two replicas over two nodes"
@@ -463,9 +481,15 @@ def test_install_upgrade_and_uninstall(private_cluster: Cluster, tmp_path: Path)
 
     # Installed again without crds.keep, the release adopts the CRDs and removes them.
     helm(
-        "install", *install, "--set", "crds.keep=false", "--wait", "--timeout", "180s",
+        "install",
+        *install,
+        "--set",
+        "crds.keep=false",
+        "--wait",
+        "--timeout",
+        "180s",
         kubeconfig=kubeconfig,
-    )  # fmt: skip
+    )
     crd = _crd(private_cluster, "sovereignnamespaces.souverain.io")
     assert crd is not None
     assert "Deletion-Policy" not in json.dumps(crd["spec"])
