@@ -67,6 +67,7 @@ KINDS: Final = {
     "SovereigntyProfile": Kind("souverain.io/v1alpha1", "sovereigntyprofiles", False),
     "SovereignNamespace": Kind("souverain.io/v1alpha1", "sovereignnamespaces", False),
     "ResidentVolume": Kind("souverain.io/v1alpha1", "residentvolumes", True),
+    "ClusterKopfPeering": Kind("kopf.dev/v1", "clusterkopfpeerings", False),
 }
 
 
