@@ -249,11 +249,12 @@ class Operator:
         return (self.log_dir / f"operator-{self.starts}.log").read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(
     cluster: Cluster, souverain_crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
-    """The operator, running against the session's cluster for every test that asks."""
+    """The operator, running against the session's cluster for the tests of one module;
+    modules that do not ask for it (such as the CRD validation tests) run without it."""
     running = Operator(cluster, tmp_path_factory.mktemp("operator"))
     running.start()
     try:
