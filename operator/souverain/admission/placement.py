@@ -141,9 +141,12 @@ def pin(pod_spec: Mapping[str, Any], pins: Pinning) -> dict[str, Any]:
     return spec
 
 
-def pin_patch(pod_spec: Mapping[str, Any], pins: Pinning) -> list[dict[str, Any]]:
-    """The JSON patch that turns the pod into its pinned form (empty when it is already)."""
-    pinned = pin(pod_spec, pins)
+def pin_patch(
+    pod_spec: Mapping[str, Any], pins: Pinning, pinned: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The JSON patch that turns the pod into its pinned form (empty when it is already);
+    ``pinned`` is that form when the caller has it already."""
+    pinned = pin(pod_spec, pins) if pinned is None else pinned
     return [
         {"op": "add", "path": f"/spec/{field}", "value": pinned[field]}
         for field in ("affinity", "tolerations")

@@ -172,6 +172,7 @@ class DevCluster:
         )
         files = self._write_pki()
         self._write_kubeconfig(state.apiserver_url)
+        scheduler_kubeconfig = self._write_scheduler_kubeconfig()
         started = time.monotonic()
         deadline = started + timeout
 
@@ -200,7 +201,10 @@ class DevCluster:
                 "kube-scheduler",
                 [
                     str(paths["kube-scheduler"]),
-                    *common,
+                    # As system:kube-scheduler, as on a real cluster, where admission
+                    # webhooks and policies can tell the scheduler's bindings apart.
+                    f"--kubeconfig={scheduler_kubeconfig}",
+                    *common[1:],
                     f"--secure-port={ports['scheduler']}",
                 ],
             )
@@ -366,6 +370,23 @@ class DevCluster:
         }
         self.kubeconfig.touch(mode=0o600)
         self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def _write_scheduler_kubeconfig(self) -> Path:
+        """A kubeconfig like the admin's, as the user system:kube-scheduler."""
+        ca = pki.KeyPair(
+            (self.state_dir / "pki" / "ca.crt").read_bytes(),
+            (self.state_dir / "pki" / "ca.key").read_bytes(),
+        )
+        scheduler = pki.issue(ca, "system:kube-scheduler", client=True)
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        config["users"][0]["user"] = {
+            "client-certificate-data": base64.b64encode(scheduler.cert_pem).decode(),
+            "client-key-data": base64.b64encode(scheduler.key_pem).decode(),
+        }
+        path = self.state_dir / "scheduler.kubeconfig"
+        path.touch(mode=0o600)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
 
     def _etcd_args(self, ports: dict[str, int]) -> list[str]:
         client = f"http://127.0.0.1:{ports['etcd']}"

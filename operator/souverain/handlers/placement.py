@@ -342,13 +342,18 @@ class Tracker:
         self, webhook: str, payload: Mapping[str, Any], profile: _Profile, response: dict[str, Any]
     ) -> str:
         obj = payload.get("object") or {}
+        original = spec = obj.get("spec") or {}
         qualifies_ = self.node_qualifies(profile)
         if webhook == placement.BINDING_WEBHOOK:
             target = (obj.get("target") or {}).get("name", "")
             refusal = placement.binding_refusal(target, profile.pins, qualifies_)
             found = [refusal] if refusal else []
         else:
-            found = placement.refusals(obj.get("spec") or {}, profile.pins, qualifies_)
+            if profile.pins.enforced:
+                # What pinning cannot mend is refused: host network, a node that does not
+                # qualify. In Audit mode nothing is pinned, so an unpinned pod is reported.
+                spec = placement.pin(spec, profile.pins)
+            found = placement.refusals(spec, profile.pins, qualifies_)
         if found and profile.pins.enforced:
             response["allowed"] = False
             response["status"] = {"code": 403, "reason": "Forbidden", "message": "; ".join(found)}
@@ -359,7 +364,7 @@ class Tracker:
             ]
             return "warned"
         if webhook == placement.PIN_WEBHOOK and profile.pins.enforced:
-            patch = placement.pin_patch(obj.get("spec") or {}, profile.pins)
+            patch = placement.pin_patch(original, profile.pins, spec)
             if patch:
                 response["patchType"] = "JSONPatch"
                 response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
