@@ -119,8 +119,8 @@ def test_schema_matches_the_values() -> None:
     [
         pytest.param("replicaCount=0", "replicaCount", id="no-replicas"),
         pytest.param("replicas=2", "additional properties 'replicas'", id="unknown-value"),
-        pytest.param("webhook.failurePolicy=Maybe", "failurePolicy", id="failure-policy"),
-        pytest.param("webhook.timeoutSeconds=60", "timeoutSeconds", id="webhook-timeout"),
+        pytest.param("webhook.port=0", "port", id="webhook-port"),
+        pytest.param("webhook.nativePolicies=maybe", "nativePolicies", id="layers"),
         pytest.param("image.pullPolicy=Sometimes", "pullPolicy", id="pull-policy"),
         pytest.param("image.digest=latest", "digest", id="digest"),
         pytest.param("operator.logFormat=xml", "logFormat", id="log-format"),
@@ -223,7 +223,10 @@ def test_deployment_is_highly_available_and_hardened() -> None:
     assert env["SOUVERAIN_PEERING_NAME"] == "souverain"
     assert env["SOUVERAIN_METRICS_ADDRESS"] == "0.0.0.0:9090"
     assert env["SOUVERAIN_LIVENESS"] == "0.0.0.0:8080"
-    assert env["SOUVERAIN_WEBHOOK_HOST"] == f"souverain-webhook.{NAMESPACE}.svc"
+    assert env["SOUVERAIN_WEBHOOK_SERVICE"] == f"{NAMESPACE}/souverain-webhook:443"
+    assert env["SOUVERAIN_WEBHOOK_LISTEN"] == "0.0.0.0:9443"
+    assert env["SOUVERAIN_WEBHOOK_CERT_DIR"] == "/tmp/webhook-tls"
+    assert env["SOUVERAIN_ADMISSION_LAYERS"] == "native,webhook"
     assert env["SOUVERAIN_PROFILES_DIR"] == "/etc/souverain/profiles"
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert mounts == {"/tmp": "tmp", "/etc/souverain/profiles": "profiles"}
@@ -305,7 +308,12 @@ def test_cert_manager_issues_the_webhook_certificate() -> None:
         "kind": "ClusterIssuer",
         "name": "corporate-ca",
     }
-    assert "Certificate" not in kinds(render("webhook.enabled=false"))
+    no_webhook = render("webhook.enabled=false")
+    assert "Certificate" not in kinds(no_webhook)
+    [container] = find(no_webhook, "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SOUVERAIN_ADMISSION_LAYERS"] == "native"
+    assert "SOUVERAIN_WEBHOOK_SERVICE" not in env
 
 
 def test_service_monitor_and_network_policy_are_optional() -> None:
