@@ -8,8 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KUBE_BIN = $(shell tools/kube/build.sh --bin-dir)
 PYTEST_ARGS ?=
+# The operator image `make image` builds; the Helm chart's default image.
+IMAGE ?= ghcr.io/souverain/souverain
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces clean
+.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,10 +32,11 @@ binaries: $(STAMP) ## build etcd, kube-*, kubectl, kwok and helm into the per-us
 crds: $(STAMP) ## regenerate crds/ and the chart's CRD templates from the pydantic models
 	$(BIN)/python -m souverain crds --output crds --chart-output helm/souverain/templates/crds
 
-lint: $(STAMP) ## ruff, format check, mypy --strict
+lint: $(STAMP) binaries ## ruff, format check, mypy --strict, helm lint --strict
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
+	$(KUBE_BIN)/helm lint --strict helm/souverain
 
 fmt: $(STAMP) ## format the code
 	$(BIN)/ruff format operator tests
@@ -50,11 +54,19 @@ test-unit: $(STAMP) ## run the tests that need no cluster
 run: $(STAMP) binaries ## run the operator (on a local control plane when KUBECONFIG is unset)
 	PATH="$(KUBE_BIN):$$PATH" tools/run.sh
 
+image: ## build the operator image (IMAGE=..., IMAGE_TAG=...; needs Docker)
+	@command -v docker >/dev/null || { echo "make image needs Docker, which is not installed here" >&2; exit 1; }
+	docker build --tag $(IMAGE):$(IMAGE_TAG) .
+
 bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
 	$(BIN)/python tools/bench_cluster.py $(if $(COLD),--cold)
 
 bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,100,500), operator memory and CPU
 	$(BIN)/python tools/bench_namespaces.py $(SIZES)
+
+bench: $(STAMP) binaries ## the namespace benchmark, then pod CREATE cost of placement (a-d) and drift latency
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_placement.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
 clean: ## remove the venv and local state (keeps the binary cache)
 	rm -rf $(VENV) .souverain .pytest_cache .mypy_cache .ruff_cache
