@@ -582,6 +582,8 @@ def start_placement(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
         for configuration in configurations:
             api.apply(configuration)
 
+    # aiohttp logs every request at INFO: nothing on the admission hot path should.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     host, _, port = options.listen.rpartition(":")
     settings.admission.server = PlacementWebhookServer(
         tracker,
