@@ -40,6 +40,7 @@ KINDS: Final = {
     "Namespace": Kind("v1", "namespaces", False),
     "Node": Kind("v1", "nodes", False),
     "Pod": Kind("v1", "pods", True),
+    "Event": Kind("v1", "events", True),
     "PersistentVolumeClaim": Kind("v1", "persistentvolumeclaims", True),
     "PersistentVolume": Kind("v1", "persistentvolumes", False),
     "StorageClass": Kind("storage.k8s.io/v1", "storageclasses", False),
@@ -161,6 +162,14 @@ class KubeApi:
             content_type="application/apply-patch+yaml",
         )
         return applied
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Creates the object (``metadata.generateName`` allowed)."""
+        path = KINDS[obj["kind"]].path(namespace=obj["metadata"].get("namespace"))
+        created: dict[str, Any] = self._request(
+            "POST", path, query=[("fieldManager", FIELD_MANAGER)], body=obj
+        )
+        return created
 
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Replaces the object as a whole (its resourceVersion guards against races)."""

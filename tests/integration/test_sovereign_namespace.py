@@ -237,7 +237,9 @@ def test_edited_or_deleted_network_policy_comes_back(
     wait_for(restored, f"NetworkPolicy {policy} to be put back", timeout=30)
 
 
-def test_deleted_or_edited_role_binding_comes_back(tenants: Tenants, api: Any) -> None:
+def test_deleted_or_edited_role_binding_comes_back(
+    tenants: Tenants, api: Any, cluster: Cluster
+) -> None:
     rbac = client.RbacAuthorizationV1Api(api)
     name = tenants.create()
     tenants.wait_ready(name)
@@ -264,6 +266,20 @@ def test_deleted_or_edited_role_binding_comes_back(tenants: Tenants, api: Any) -
         "the owners' RoleBinding subjects to be restored",
         timeout=30,
     )
+
+    def repair_reported() -> bool:
+        messages = cluster.kubectl(
+            "get",
+            "events",
+            "--field-selector",
+            f"involvedObject.name={name}",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ).stdout
+        # Not the creation Event, which lists every object: the repair names this one only.
+        return "Applied RoleBinding/souverain-owners." in messages
+
+    wait_for(repair_reported, "an Event saying the RoleBinding was put back")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import aiohttp
 import kopf
 
 from souverain import API_GROUP, metrics
-from souverain.handlers import drift
+from souverain.handlers import drift, events
 from souverain.handlers import namespace as namespace_handlers
 from souverain.handlers.indices import given
 from souverain.kubeapi import KubeApi, load_api_client
@@ -28,6 +28,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 16
     memo.kube = KubeApi(load_api_client())
+    events.post_directly_with(memo.kube)
     address = os.environ.get("SOUVERAIN_METRICS_ADDRESS", "")
     if address:
         metrics.serve(address)

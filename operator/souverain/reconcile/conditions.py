@@ -33,8 +33,15 @@ def ready_summary(
     parts: Sequence[Condition], generation: int | None, now: datetime | None = None
 ) -> Condition:
     """Ready is True when every part is True; otherwise it carries the first part that
-    is not, so that ``kubectl get`` shows the reason that matters."""
-    failing = next((part for part in parts if part.status != "True"), None)
+    is not, so that ``kubectl get`` shows the reason that matters.
+
+    A part that is not True only because the profile's mode is Audit does not count:
+    in Audit mode the profile asks for reports, not refusals, and everything it asks
+    for can be in place.
+    """
+    failing = next(
+        (part for part in parts if part.status != "True" and part.reason != c.AUDIT_ONLY), None
+    )
     if failing is None:
         return condition(
             c.READY,
