@@ -9,13 +9,19 @@ server calls, and writes them there, so that a restart with the same folder keep
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
+from kubernetes.client.exceptions import ApiException
 
 from souverain.devcluster.pki import issue, make_ca, write_pair
+from souverain.kubeapi import KubeApi
+
+SECRET_FILES = ("tls.crt", "tls.key", "ca.crt")
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,54 @@ def serving_certificate(folder: Path, hosts: tuple[str, ...]) -> ServingCertific
     cafile.write_bytes(ca.cert_pem)
     (folder / ".generated").touch()
     return ServingCertificate(certfile, keyfile, ca.cert_pem)
+
+
+def shared_serving_certificate(
+    api: KubeApi, secret: str, folder: Path, hosts: tuple[str, ...]
+) -> ServingCertificate:
+    """A certificate every replica of the operator shares, kept in the Secret ``secret``
+    (``namespace/name``): the first replica to start makes it, the others read it, so
+    that the API server trusts whichever replica the webhook Service reaches."""
+    namespace, _, name = secret.partition("/")
+    folder.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        found = api.get("Secret", name, namespace)
+        data = (found or {}).get("data") or {}
+        if all(key in data for key in SECRET_FILES):
+            for key in SECRET_FILES:
+                path = folder / key
+                if key == "tls.key":
+                    path.touch(mode=0o600)
+                path.write_bytes(base64.b64decode(data[key]))
+            if _covers((folder / "tls.crt").read_bytes(), hosts):
+                return ServingCertificate(
+                    folder / "tls.crt", folder / "tls.key", (folder / "ca.crt").read_bytes()
+                )
+        for key in (*SECRET_FILES, ".generated"):
+            (folder / key).unlink(missing_ok=True)
+        made = serving_certificate(folder, hosts)
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/managed-by": "souverain"},
+            },
+            "data": {
+                key: base64.b64encode((folder / key).read_bytes()).decode() for key in SECRET_FILES
+            },
+        }
+        try:
+            if found is None:
+                api.create(body)
+            else:
+                body["metadata"]["resourceVersion"] = found["metadata"]["resourceVersion"]
+                api.replace(body)
+        except ApiException as error:
+            if error.status == 409:  # another replica was first: take its certificate
+                continue
+            raise
+        return made
+    raise RuntimeError(f"could not agree on the webhook certificate in Secret {secret}")

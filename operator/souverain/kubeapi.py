@@ -41,6 +41,7 @@ KINDS: Final = {
     "Node": Kind("v1", "nodes", False),
     "Pod": Kind("v1", "pods", True),
     "Event": Kind("v1", "events", True),
+    "Secret": Kind("v1", "secrets", True),
     "PersistentVolumeClaim": Kind("v1", "persistentvolumeclaims", True),
     "PersistentVolume": Kind("v1", "persistentvolumes", False),
     "StorageClass": Kind("storage.k8s.io/v1", "storageclasses", False),

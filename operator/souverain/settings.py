@@ -57,6 +57,8 @@ class WebhookOptions:
     """``namespace/name[:port]`` of the Service in front of the operator, in a cluster."""
     cert_dir: str = ""
     """Folder with tls.crt, tls.key and ca.crt; certificates are made there when absent."""
+    secret: str = ""
+    """``namespace/name`` of a Secret that replicas share generated certificates through."""
     layers: tuple[AdmissionLayer, ...] = ADMISSION_LAYERS
     """Which placement layers the operator keeps: native policies, its webhooks, or both."""
 
@@ -86,6 +88,7 @@ class WebhookOptions:
             url=os.environ.get("SOUVERAIN_WEBHOOK_URL", ""),
             service=os.environ.get("SOUVERAIN_WEBHOOK_SERVICE", ""),
             cert_dir=os.environ.get("SOUVERAIN_WEBHOOK_CERT_DIR", ""),
+            secret=os.environ.get("SOUVERAIN_WEBHOOK_SECRET", ""),
             layers=tuple(layer for layer in ADMISSION_LAYERS if layer in layers),
         )
 

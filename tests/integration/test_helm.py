@@ -177,10 +177,20 @@ def test_default_objects() -> None:
         *["CustomResourceDefinition"] * 4,
         "Deployment",
         "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
         "Service",
         "Service",
         "ServiceAccount",
     ]
+    role = next(o for o in objects if o["kind"] == "Role")
+    assert role["rules"][0]["resourceNames"] == ["souverain-webhook-generated"]
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    environment = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert environment["SOUVERAIN_WEBHOOK_SECRET"].endswith("/souverain-webhook-generated")
     crds = {o["metadata"]["name"]: o for o in objects if o["kind"] == "CustomResourceDefinition"}
     assert set(crds) == CRD_NAMES
     for crd in crds.values():

@@ -33,7 +33,7 @@ from souverain import labels, metrics
 from souverain.admission import placement
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
-from souverain.certificates import serving_certificate
+from souverain.certificates import serving_certificate, shared_serving_certificate
 from souverain.handlers import events
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi, load_api_client
@@ -572,7 +572,10 @@ def start_placement(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
             api.delete(kind, placement.WEBHOOK_CONFIGURATION_NAME)
         return
     folder = Path(options.cert_dir or tempfile.mkdtemp(prefix="souverain-webhook-"))
-    certificate = serving_certificate(folder, _hosts(options))
+    if options.secret:
+        certificate = shared_serving_certificate(api, options.secret, folder, _hosts(options))
+    else:
+        certificate = serving_certificate(folder, _hosts(options))
     configurations = placement.webhook_configurations(
         _client_config(options, certificate.ca_pem),
         pinning_is_native=options.native and tracker.mutating_policies,
