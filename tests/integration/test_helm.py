@@ -174,6 +174,7 @@ def test_default_objects() -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
+        "ConfigMap",
         *["CustomResourceDefinition"] * 4,
         "Deployment",
         "PodDisruptionBudget",
@@ -183,6 +184,12 @@ def test_default_objects() -> None:
         "Service",
         "ServiceAccount",
     ]
+    dashboard = next(o for o in objects if o["metadata"]["name"].endswith("-dashboard"))
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads(
+        (REPO / "helm" / "souverain" / "dashboards" / "souverain.json").read_text()
+    )
+    assert json.loads(dashboard["data"]["souverain.json"]) == shipped
     role = next(o for o in objects if o["kind"] == "Role")
     assert role["rules"][0]["resourceNames"] == ["souverain-webhook-generated"]
     deployment = next(o for o in objects if o["kind"] == "Deployment")
@@ -345,7 +352,7 @@ def test_service_monitor_and_network_policy_are_optional() -> None:
 
 def test_default_profile_follows_the_values() -> None:
     objects = render("defaultProfile.spec.enforcement.mode=Audit", "defaultProfile.name=fr-audit")
-    config = find(objects, "ConfigMap")
+    config = find(objects, "ConfigMap", "souverain-profiles")
     [profile] = list(yaml.safe_load_all(config["data"]["fr-audit.yaml"]))
     assert profile["kind"] == "SovereigntyProfile"
     assert profile["metadata"]["name"] == "fr-audit"
@@ -357,7 +364,9 @@ def test_default_profile_follows_the_values() -> None:
         for v in ((), ("defaultProfile.spec.enforcement.mode=Audit",))
     }
     assert len(checksums) == 2, "a changed profile must restart the pods, which apply it"
-    assert "ConfigMap" not in kinds(render("defaultProfile.enabled=false"))
+    assert "souverain-profiles" not in {
+        o["metadata"]["name"] for o in render("defaultProfile.enabled=false")
+    }
 
 
 # -- on a control plane of their own ----------------------------------------------------
@@ -408,7 +417,7 @@ def test_default_profile_is_valid_for_its_crd(private_cluster: Cluster, tmp_path
     manifest.write_text(yaml.safe_dump_all(crds))
     private_cluster.kubectl("apply", "--server-side", "-f", str(manifest))
     private_cluster.kubectl("wait", "--for=condition=Established", "-f", str(manifest))
-    data = find(objects, "ConfigMap")["data"]
+    data = find(objects, "ConfigMap", "souverain-profiles")["data"]
     profiles = [doc for text in data.values() for doc in yaml.safe_load_all(text)]
     assert [p["metadata"]["name"] for p in profiles] == ["french-sovereign"]
     out = _dry_run(private_cluster, profiles, tmp_path)
