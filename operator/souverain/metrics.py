@@ -175,13 +175,27 @@ EVICTIONS = Counter(
 )
 
 
-def record_non_compliant(namespace: str, profile: str | None, count: int) -> None:
-    """Sets the non-compliant pods of a namespace; ``profile`` None drops its series."""
-    for labels, _ in list(NON_COMPLIANT_PODS._metrics.items()):
-        if labels[0] == namespace and labels[1] != profile:
-            NON_COMPLIANT_PODS.remove(*labels)
+COMPLIANT_PODS = Gauge(
+    "souverain_compliant_pods",
+    "Scheduled pods of a sovereign namespace running on nodes that meet its profile.",
+    ["namespace", "profile"],
+    registry=REGISTRY,
+)
+
+
+def record_non_compliant(
+    namespace: str, profile: str | None, count: int, compliant: int | None = None
+) -> None:
+    """Sets the non-compliant (and compliant) pods of a namespace; ``profile`` None drops
+    its series."""
+    for gauge in (NON_COMPLIANT_PODS, COMPLIANT_PODS):
+        for labels, _ in list(gauge._metrics.items()):
+            if labels[0] == namespace and labels[1] != profile:
+                gauge.remove(*labels)
     if profile is not None:
         NON_COMPLIANT_PODS.labels(namespace=namespace, profile=profile).set(count)
+        if compliant is not None:
+            COMPLIANT_PODS.labels(namespace=namespace, profile=profile).set(compliant)
 
 
 def serve(address: str) -> None:

@@ -250,7 +250,9 @@ class Tracker:
             self._last.pop(namespace, None)
             return
         found = self.compliance(namespace, profile)
-        metrics.record_non_compliant(namespace, profile.pins.profile, len(found.non_compliant))
+        metrics.record_non_compliant(
+            namespace, profile.pins.profile, len(found.non_compliant), len(found.compliant)
+        )
         pods = dict(self.pods.get(namespace, {}))
         reported = self._reported.get(namespace, set())
         current = {(pod, node) for pod, node in found.non_compliant}
