@@ -143,7 +143,12 @@ class KubeApi:
     ) -> list[dict[str, Any]]:
         """The objects of a kind, in one namespace or in all, optionally by label."""
         query = [("labelSelector", label_selector)] if label_selector else []
-        listed = self._request("GET", KINDS[kind].path(namespace=namespace), query=query)
+        try:
+            listed = self._request("GET", KINDS[kind].path(namespace=namespace), query=query)
+        except ApiException as error:
+            if error.status == 404:  # the kind is not served (any more): there are none
+                return []
+            raise
         items: list[dict[str, Any]] = listed.get("items") or []
         return items
 

@@ -260,4 +260,26 @@ def operator(
     try:
         yield running
     finally:
+        settle_deletions(cluster)
         running.stop()
+
+
+def settle_deletions(cluster: Cluster, timeout: float = 90.0) -> None:
+    """Waits, while the operator still runs, for souverain objects being deleted to go,
+    so that no module leaves objects stuck on the operator's finalizer for the next."""
+    plurals = ("residentvolumes", "sovereignnamespaces", "sovereigntyprofiles")
+    deadline = time.monotonic() + timeout
+    with cluster.api() as api_client:
+        objects = client.CustomObjectsApi(api_client)
+        while time.monotonic() < deadline:
+            pending = [
+                item["metadata"]["name"]
+                for plural in plurals
+                for item in objects.list_cluster_custom_object("souverain.io", "v1alpha1", plural)[
+                    "items"
+                ]
+                if item["metadata"].get("deletionTimestamp")
+            ]
+            if not pending:
+                return
+            time.sleep(0.5)

@@ -45,6 +45,14 @@ def _running(core: Any, namespace: str, name: str) -> bool:
     return bool(core.read_namespaced_pod(name, namespace).status.phase == "Running")
 
 
+def _bound(objects: Any, name: str) -> bool:
+    found = objects.get_cluster_custom_object(GROUP, VERSION, "sovereignnamespaces", name)
+    return any(
+        c["type"] == "NamespaceReady" and c["status"] == "True"
+        for c in (found.get("status") or {}).get("conditions", [])
+    )
+
+
 def _ready(objects: Any, name: str) -> bool:
     found = objects.get_cluster_custom_object(GROUP, VERSION, "sovereignnamespaces", name)
     return any(
@@ -89,8 +97,10 @@ def tenants(api: Any, souverain_crds: None) -> Iterator[None]:
                 "spec": {"profileName": PROFILE, "deletionPolicy": "Delete"},
             },
         )
-    for name in (CLEAN, ADOPTED):
-        wait_for(lambda name=name: _ready(objects, name), f"{name} to be Ready")
+    wait_for(lambda: _ready(objects, CLEAN), f"{CLEAN} to be Ready")
+    # The adopted namespace is not Ready (a pod runs on a US node): wait for the operator
+    # to have taken it in hand.
+    wait_for(lambda: _bound(objects, ADOPTED), f"{ADOPTED} to be bound")
     wait_for(lambda: core.read_namespaced_service_account("default", CLEAN), "default SA")
     core.create_namespaced_pod(CLEAN, _pod("app", {SOVEREIGN: "true"}))
     wait_for(lambda: _running(core, CLEAN, "app"), "the sovereign pod to run")
