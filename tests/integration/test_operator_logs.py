@@ -10,56 +10,20 @@ from typing import Any
 from kubernetes import client
 
 from tests.integration.conftest import Operator, wait_for
+from tests.integration.tenancy import Tenancy
 
-GROUP, VERSION = "souverain.io", "v1alpha1"
 SECRETS = re.compile(
     r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----|Bearer [A-Za-z0-9._-]{20,}|eyJhbGciOi"
 )
 
 
 def test_logs_hold_no_key_certificate_or_token(api: Any, operator: Operator) -> None:
-    objects, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    tenancy, core = Tenancy(api), client.CoreV1Api(api)
     name = f"logs-{uuid.uuid4().hex[:6]}"
-    objects.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "sovereigntyprofiles",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SovereigntyProfile",
-            "metadata": {"name": name},
-            "spec": {
-                "nodeRequirements": [
-                    {
-                        "key": "node-restriction.kubernetes.io/french-sovereign",
-                        "operator": "In",
-                        "values": ["true"],
-                    }
-                ]
-            },
-        },
-    )
-    objects.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "sovereignnamespaces",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SovereignNamespace",
-            "metadata": {"name": name},
-            "spec": {"profileName": name, "deletionPolicy": "Delete"},
-        },
-    )
+    tenancy.profile(name)
+    tenancy.namespace(name, name)
     try:
-
-        def ready() -> bool:
-            found = objects.get_cluster_custom_object(GROUP, VERSION, "sovereignnamespaces", name)
-            return any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in (found.get("status") or {}).get("conditions", [])
-            )
-
-        wait_for(ready, f"SovereignNamespace {name} to be Ready")
+        tenancy.wait(name)
         wait_for(lambda: core.read_namespaced_service_account("default", name), "default SA")
         core.create_namespaced_pod(
             name,
@@ -77,5 +41,5 @@ def test_logs_hold_no_key_certificate_or_token(api: Any, operator: Operator) -> 
         leaked = SECRETS.findall(log)
         assert not leaked, f"the operator's log holds secrets: {leaked[:3]}"
     finally:
-        objects.delete_cluster_custom_object(GROUP, VERSION, "sovereignnamespaces", name)
-        objects.delete_cluster_custom_object(GROUP, VERSION, "sovereigntyprofiles", name)
+        tenancy.delete("sovereignnamespaces", name)
+        tenancy.delete("sovereigntyprofiles", name)

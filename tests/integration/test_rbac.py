@@ -179,7 +179,9 @@ def _scenarios(cluster: Cluster, folder: Path) -> str:
     objects = render("defaultProfile.spec.enforcement.evictNonCompliant=true", namespace=NAMESPACE)
     shipped = folder / "profiles"
     shipped.mkdir()
-    for name, text in next(o for o in objects if o["kind"] == "ConfigMap")["data"].items():
+    for name, text in next(o for o in objects if o["metadata"]["name"].endswith("-profiles"))[
+        "data"
+    ].items():
         (shipped / name).write_text(text)
     kubeconfig = _sa_kubeconfig(cluster, folder)
     logs = []

@@ -1,0 +1,71 @@
+"""Creating profiles and sovereign namespaces in integration tests, and waiting on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.integration.conftest import wait_for
+
+GROUP, VERSION = "souverain.io", "v1alpha1"
+SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"
+SOVEREIGN_NODES = [{"key": SOVEREIGN, "operator": "In", "values": ["true"]}]
+
+
+class Tenancy:
+    """SovereigntyProfiles and SovereignNamespaces through the API, as a user writes them."""
+
+    def __init__(self, api: Any) -> None:
+        self.objects = client.CustomObjectsApi(api)
+
+    def profile(self, name: str, **spec: Any) -> None:
+        """Creates a profile; its node requirements default to the French-sovereign label."""
+        self.objects.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "sovereigntyprofiles",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "SovereigntyProfile",
+                "metadata": {"name": name},
+                "spec": {"nodeRequirements": SOVEREIGN_NODES, **spec},
+            },
+        )
+
+    def namespace(self, name: str, profile: str, **spec: Any) -> None:
+        """Creates a SovereignNamespace (deleting it deletes its Namespace unless told)."""
+        self.objects.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "sovereignnamespaces",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "SovereignNamespace",
+                "metadata": {"name": name},
+                "spec": {"profileName": profile, "deletionPolicy": "Delete", **spec},
+            },
+        )
+
+    def status(self, plural: str, name: str) -> dict[str, Any]:
+        found = self.objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
+        return dict(found.get("status") or {})
+
+    def condition_is_true(self, name: str, condition: str = "Ready") -> bool:
+        """Whether the SovereignNamespace's condition is True."""
+        return any(
+            c["type"] == condition and c["status"] == "True"
+            for c in self.status("sovereignnamespaces", name).get("conditions", [])
+        )
+
+    def wait(self, name: str, condition: str = "Ready") -> None:
+        wait_for(lambda: self.condition_is_true(name, condition), f"{name} to be {condition}")
+
+    def delete(self, plural: str, name: str) -> None:
+        """Deletes the object; one already gone is fine."""
+        try:
+            self.objects.delete_cluster_custom_object(GROUP, VERSION, plural, name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
