@@ -20,7 +20,14 @@ from souverain.handlers import placement as placement_handlers
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
-from souverain.reconcile.namespace import Capabilities, NamespacePlan, holds, plan_namespace
+from souverain.reconcile.namespace import (
+    Capabilities,
+    NamespacePlan,
+    holds,
+    namespace_labels,
+    plan_namespace,
+    released_namespace,
+)
 
 KIND = "SovereignNamespace"
 CHILD_KINDS = ("NetworkPolicy", "RoleBinding", "CiliumNetworkPolicy")
@@ -230,18 +237,7 @@ def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: A
                     api.delete(kind, obj["metadata"]["name"], name)
             namespace = api.get("Namespace", name)
             if namespace is not None and not namespace["metadata"].get("deletionTimestamp"):
-                kept = dict(spec.get("labels") or {})
-                api.apply(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {
-                            "name": name,
-                            "labels": {**kept, labels.RETAINED: "true"},
-                            "annotations": dict(spec.get("annotations") or {}),
-                        },
-                    }
-                )
+                api.apply(released_namespace(SovereignNamespace.model_validate(dict(body))))
                 events.post(
                     body,
                     c.NAMESPACE_RETAINED,
@@ -266,8 +262,12 @@ def repair_if_drifted(
     if sns is None or sns["metadata"].get("deletionTimestamp"):
         return
     profile = first(profiles, sns["spec"].get("profileName", ""))
+    try:
+        model = SovereignNamespace.model_validate(sns)
+    except ValidationError:
+        return
     if kind == "Namespace":
-        wanted = _desired_namespace_labels(sns)
+        wanted = namespace_labels(model)
         current = obj["metadata"].get("labels") or {}
         if event_type != "DELETED" and all(current.get(k) == v for k, v in wanted.items()):
             return
@@ -277,7 +277,7 @@ def repair_if_drifted(
             return
         try:
             plan = plan_namespace(
-                SovereignNamespace.model_validate(sns),
+                model,
                 _profile_spec(profile),
                 {},
                 capabilities(api),
@@ -319,10 +319,3 @@ class _RepairBudget:
 
 
 _repairs = _RepairBudget()
-
-
-def _desired_namespace_labels(sns: dict[str, Any]) -> dict[str, str]:
-    wanted = dict(sns["spec"].get("labels") or {})
-    wanted[labels.PROFILE] = sns["spec"].get("profileName", "")
-    wanted[labels.SOVEREIGN_NAMESPACE] = sns["metadata"]["name"]
-    return wanted

@@ -64,9 +64,7 @@ def desired_namespace(
     A namespace created by the operator says so in ``app.kubernetes.io/managed-by``; an
     adopted one keeps the manager it had.
     """
-    wanted = dict(sns.spec.labels)
-    wanted[labels.PROFILE] = profile_name
-    wanted[labels.SOVEREIGN_NAMESPACE] = sns.metadata.name
+    wanted = namespace_labels(sns)
     current = ((observed or {}).get("metadata") or {}).get("labels") or {}
     if current.get(labels.MANAGED_BY, labels.MANAGED_BY_VALUE) == labels.MANAGED_BY_VALUE:
         wanted[labels.MANAGED_BY] = labels.MANAGED_BY_VALUE
@@ -74,6 +72,29 @@ def desired_namespace(
     if sns.spec.annotations:
         metadata["annotations"] = dict(sns.spec.annotations)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+def namespace_labels(sns: SovereignNamespace) -> dict[str, str]:
+    """The labels the operator keeps on the Namespace of ``sns`` whoever manages it."""
+    wanted = dict(sns.spec.labels)
+    wanted[labels.PROFILE] = sns.spec.profile_name
+    wanted[labels.SOVEREIGN_NAMESPACE] = sns.metadata.name
+    return wanted
+
+
+def released_namespace(sns: SovereignNamespace) -> dict[str, Any]:
+    """The Namespace fields the operator still applies once ``sns`` is deleted with policy
+    Retain: the requested labels and annotations, and a label saying it was kept. Applied
+    as the operator's field manager, this drops the labels only the operator set."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": sns.metadata.name,
+            "labels": {**sns.spec.labels, labels.RETAINED: "true"},
+            "annotations": dict(sns.spec.annotations),
+        },
+    }
 
 
 def owners_binding(sns: SovereignNamespace) -> dict[str, Any] | None:
