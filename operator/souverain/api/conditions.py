@@ -90,6 +90,8 @@ NON_COMPLIANT_PODS: Final = "NonCompliantPods"
 NO_PLACEMENT_LAYER: Final = "NoPlacementLayer"
 """Neither admission policies nor the webhook pin pods: the cluster serves no
 MutatingAdmissionPolicy and the operator runs no webhook."""
+POD_PINNED: Final = "PodPinned"
+"""Event on a new pod: admitted pinned to the profile's nodes, and scheduled on one."""
 POD_ON_UNQUALIFIED_NODE: Final = "PodOnUnqualifiedNode"
 """Event on a pod: it runs on a node that does not meet its profile's node requirements."""
 POD_EVICTED: Final = "PodEvicted"

@@ -89,6 +89,9 @@ class Tracker:
     _last: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
     _retry: dict[tuple[str, str], float] = field(default_factory=dict)
     _blocked: set[tuple[str, str]] = field(default_factory=set)
+    _fresh: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(namespace, pod) -> uid of pods created while the operator watched, not yet
+    announced as pinned (pods found at start-up are not: their Events were posted then)."""
     _settling: threading.Thread | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -202,6 +205,10 @@ class Tracker:
             or phase in ("Succeeded", "Failed")
             or metadata.get("deletionTimestamp")
         )
+        if event_type == "ADDED" and self.synced.is_set() and namespace in self.bound:
+            self._fresh[(namespace, name)] = str(metadata["uid"])
+        elif event_type == "DELETED":
+            self._fresh.pop((namespace, name), None)
         if gone:
             pods.pop(name, None)
         else:
@@ -254,6 +261,16 @@ class Tracker:
             namespace, profile.pins.profile, len(found.non_compliant), len(found.compliant)
         )
         pods = dict(self.pods.get(namespace, {}))
+        for pod in found.compliant:
+            uid = self._fresh.get((namespace, pod))
+            if uid is not None and pod in pods and pods[pod][0] == uid:
+                self._fresh.pop((namespace, pod), None)
+                events.post(
+                    _pod_ref(namespace, pod, uid),
+                    c.POD_PINNED,
+                    f"Pinned to nodes that meet {profile.pins.requirement_text}"
+                    f" (SovereigntyProfile {profile.pins.profile}); runs on node {pods[pod][1]}.",
+                )
         reported = self._reported.get(namespace, set())
         current = {(pod, node) for pod, node in found.non_compliant}
         for pod, node in sorted(current - reported):
