@@ -19,6 +19,7 @@ class Tenancy:
 
     def __init__(self, api: Any) -> None:
         self.objects = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
 
     def profile(self, name: str, **spec: Any) -> None:
         """Creates a profile; its node requirements default to the French-sovereign label."""
@@ -61,6 +62,25 @@ class Tenancy:
 
     def wait(self, name: str, condition: str = "Ready") -> None:
         wait_for(lambda: self.condition_is_true(name, condition), f"{name} to be {condition}")
+
+    def run_pod(self, namespace: str, name: str = "app") -> Any:
+        """Creates a pod that asks nothing about placement, once the namespace can take
+        pods, and returns it when it runs."""
+        core = self.core
+        wait_for(lambda: core.read_namespaced_service_account("default", namespace), "default SA")
+        core.create_namespaced_pod(
+            namespace,
+            {
+                "metadata": {"name": name},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
+            },
+        )
+
+        def running() -> Any:
+            pod = core.read_namespaced_pod(name, namespace)
+            return pod if pod.status.phase == "Running" else None
+
+        return wait_for(running, f"pod {namespace}/{name} to run")
 
     def delete(self, plural: str, name: str) -> None:
         """Deletes the object; one already gone is fine."""

@@ -7,9 +7,7 @@ import re
 import uuid
 from typing import Any
 
-from kubernetes import client
-
-from tests.integration.conftest import Operator, wait_for
+from tests.integration.conftest import Operator
 from tests.integration.tenancy import Tenancy
 
 SECRETS = re.compile(
@@ -18,24 +16,13 @@ SECRETS = re.compile(
 
 
 def test_logs_hold_no_key_certificate_or_token(api: Any, operator: Operator) -> None:
-    tenancy, core = Tenancy(api), client.CoreV1Api(api)
+    tenancy = Tenancy(api)
     name = f"logs-{uuid.uuid4().hex[:6]}"
     tenancy.profile(name)
     tenancy.namespace(name, name)
     try:
         tenancy.wait(name)
-        wait_for(lambda: core.read_namespaced_service_account("default", name), "default SA")
-        core.create_namespaced_pod(
-            name,
-            {
-                "metadata": {"name": "app"},
-                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
-            },
-        )
-        wait_for(
-            lambda: core.read_namespaced_pod("app", name).status.phase == "Running",
-            "the pod to run",
-        )
+        tenancy.run_pod(name)
         log = operator.log()
         assert "Handler" in log, "the operator logged nothing of its work"
         leaked = SECRETS.findall(log)

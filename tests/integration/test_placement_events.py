@@ -21,18 +21,7 @@ def test_new_pod_is_told_it_was_pinned(api: Any, cluster: Cluster) -> None:
     tenancy.namespace(name, name)
     try:
         tenancy.wait(name)
-        wait_for(lambda: core.read_namespaced_service_account("default", name), "default SA")
-        core.create_namespaced_pod(
-            name,
-            {
-                "metadata": {"name": "app"},
-                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
-            },
-        )
-        pod = wait_for(
-            lambda: (p := core.read_namespaced_pod("app", name)).status.phase == "Running" and p,
-            "the pod to run",
-        )
+        pod = tenancy.run_pod(name)
 
         def pinned_event() -> str | None:
             found = core.list_namespaced_event(
