@@ -20,7 +20,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from souverain.admission.storage import CLAIMS, EPHEMERAL_VOLUMES, STATEFULSETS
+from souverain.admission.storage import CLAIMS, POD_VOLUMES, STATEFULSETS
 from souverain.labels import MANAGED_BY, RETAINED
 from souverain.reconcile.volume import RESIDENT_VOLUME
 from tests.integration.conftest import Cluster, Operator, wait_for
@@ -607,7 +607,7 @@ def test_stateful_sets_and_ephemeral_volumes_on_other_classes_are_refused(
     assert stateful(LATE) is None
 
     refused = wait_for(
-        lambda: (r := pod(OUTSIDE)) and EPHEMERAL_VOLUMES in r and r,
+        lambda: (r := pod(OUTSIDE)) and POD_VOLUMES in r and r,
         "the storage policy to refuse an ephemeral volume",
     )
     assert (
@@ -615,4 +615,4 @@ def test_stateful_sets_and_ephemeral_volumes_on_other_classes_are_refused(
         in refused
     )
     allowed = pod(LATE)
-    assert allowed is None or EPHEMERAL_VOLUMES not in allowed, allowed
+    assert allowed is None or POD_VOLUMES not in allowed, allowed

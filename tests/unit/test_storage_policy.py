@@ -10,9 +10,11 @@ import pytest
 from souverain import API_GROUP, API_VERSION
 from souverain.admission.storage import (
     CLAIMS,
-    EPHEMERAL_VOLUMES,
+    CRONJOBS,
+    POD_VOLUMES,
     POLICY_NAMES,
     STATEFULSETS,
+    WORKLOADS,
     storage_binding_name,
     storage_bindings,
     storage_policies,
@@ -36,15 +38,28 @@ def spec(mode: str = "Enforce") -> SovereigntyProfileSpec:
 
 def test_one_policy_per_kind_of_object_that_claims_storage() -> None:
     policies = {p["metadata"]["name"]: p for p in storage_policies(OPERATOR)}
-    assert list(policies) == [CLAIMS, STATEFULSETS, EPHEMERAL_VOLUMES]
+    assert list(policies) == [CLAIMS, STATEFULSETS, POD_VOLUMES, WORKLOADS, CRONJOBS]
     resources = {
-        name: p["spec"]["matchConstraints"]["resourceRules"][0]["resources"]
+        name: sorted(
+            resource
+            for rule in p["spec"]["matchConstraints"]["resourceRules"]
+            for resource in rule["resources"]
+        )
         for name, p in policies.items()
     }
     assert resources == {
         CLAIMS: ["persistentvolumeclaims"],
         STATEFULSETS: ["statefulsets"],
-        EPHEMERAL_VOLUMES: ["pods"],
+        POD_VOLUMES: ["pods"],
+        WORKLOADS: [
+            "daemonsets",
+            "deployments",
+            "jobs",
+            "replicasets",
+            "replicationcontrollers",
+            "statefulsets",
+        ],
+        CRONJOBS: ["cronjobs"],
     }
     for policy in policies.values():
         assert policy["spec"]["paramKind"] == {
@@ -63,13 +78,13 @@ def test_the_operator_and_cluster_admins_pass() -> None:
         assert any('"system:masters" in request.userInfo.groups' in e for e in expressions)
 
 
-def test_updates_are_checked_only_when_they_change_a_class() -> None:
+def test_updates_are_checked_only_when_they_change_what_is_checked() -> None:
     policies = {p["metadata"]["name"]: p for p in storage_policies(OPERATOR)}
-    for name in (CLAIMS, STATEFULSETS):
+    for name in (CLAIMS, STATEFULSETS, WORKLOADS, CRONJOBS):
         condition = policies[name]["spec"]["matchConditions"][-1]
-        assert condition["name"] == "class-written"
+        assert condition["name"] == "storage-written"
         assert condition["expression"].startswith("request.operation != 'UPDATE' || ")
-    ops = policies[EPHEMERAL_VOLUMES]["spec"]["matchConstraints"]["resourceRules"][0]
+    ops = policies[POD_VOLUMES]["spec"]["matchConstraints"]["resourceRules"][0]
     assert ops["operations"] == ["CREATE"]
 
 
@@ -104,3 +119,10 @@ def test_the_profile_plan_carries_the_storage_bindings_and_deletes_them_too() ->
     wanted = {storage_binding_name(policy, "fr") for policy in POLICY_NAMES}
     assert wanted <= applied
     assert wanted <= deleted
+
+
+def test_the_claim_binder_passes_the_claims_policy_only() -> None:
+    policies = {p["metadata"]["name"]: p for p in storage_policies(OPERATOR)}
+    for name, policy in policies.items():
+        names = [c["name"] for c in policy["spec"]["matchConditions"]]
+        assert ("not-a-volume-controller" in names) == (name == CLAIMS)

@@ -10,17 +10,23 @@ stopped, and a profile edit takes effect without regenerating anything.
 A rule is inside the floor when each of its destinations is:
 
 - pods of the same namespace (a peer with only a podSelector);
-- namespaces of the same profile (a namespaceSelector whose matchLabels pins
-  ``souverain.io/profile`` to the profile; anything else can reach other namespaces);
+- namespaces of the same profile (a namespaceSelector that requires
+  ``souverain.io/profile`` to be the profile, in matchLabels or as an ``In`` expression
+  listing only the profile), or the policy's own namespace (one that requires
+  ``kubernetes.io/metadata.name`` to be its name); anything else can reach other
+  namespaces;
 - an ipBlock inside one of the profile's networks that also excludes the blocks the
   profile excludes, in a rule whose ports all lie within that network's ports when it
   lists some (a rule without ports, or with a named port, allows more).
 
-A rule with no destination at all allows every destination. ``except`` never makes a
-block that is too wide acceptable, and a block must fit inside one network of the
-allow-list, not a union of several. Requests of the operator (its username) and of
-cluster administrators (``system:masters``) are not checked, and neither are updates
-that leave ``spec`` unchanged, so that metadata stays editable on any policy.
+A rule with no destination at all allows every destination. Egress rules of a policy
+whose ``policyTypes`` leave out ``Egress`` are ignored by network plugins, and so here.
+``except`` never makes a block that is too wide acceptable, and a block must fit inside
+one network of the allow-list, not a union of several. Requests of the operator (its
+username) and of cluster administrators (``system:masters``) are not checked, and
+neither are updates that leave ``spec`` unchanged, so that metadata stays editable on
+the tenants' own policies (the operator's are kept whole by
+:mod:`souverain.admission.protection`).
 
 A refusal names the first field to change and what the profile allows. The CEL is
 evaluated within the API server's cost limit per expression: with a few networks in
@@ -32,33 +38,28 @@ new expressions from Kubernetes 1.33.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, Final
 
 from souverain import API_GROUP, API_VERSION
+from souverain.admission.policy import (
+    binding_name,
+    check_profile_name,
+    policy_labels,
+    trusted_conditions,
+    validation_actions,
+)
+from souverain.admission.policy import cel_string as _cel_string
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
+from souverain.labels import PROFILE
 
 POLICY_NAME: Final = "souverain-egress-floor"
 """Name of the ValidatingAdmissionPolicy; bindings are named after it and their profile."""
 
-CLUSTER_ADMINS: Final = "system:masters"
-"""The group whose requests pass: it bypasses authorization anyway."""
-
-_MAX_NAME_LENGTH: Final = 253
-_MAX_LABEL_VALUE_LENGTH: Final = 63
-_HASH_LENGTH: Final = 10
 
 # Variables of the comprehensions below: `rule` an egress rule, `peer` one of its
 # destinations, `allowed` a network of the profile, `port` a port of the rule and
 # `allowedPort` one of the network's, `excluded` a block the profile excludes and
 # `kept` one the tenant excludes; `i` and `j` index rules and destinations.
-
-
-def _cel_string(value: str) -> str:
-    """A CEL string literal; JSON's escapes are all valid in CEL."""
-    return json.dumps(value, ensure_ascii=False)
 
 
 _RULE_PATH: Final = "'spec.egress[' + string(i) + ']'"
@@ -71,10 +72,26 @@ def _profile_text(text: str) -> str:
     return f"{_cel_string(before)} + variables.profile + {_cel_string(after)}"
 
 
+_NAME_LABEL: Final = "kubernetes.io/metadata.name"
+
+
+def _selector_pins(key: str, value: str) -> str:
+    """CEL: the peer's namespaceSelector requires label ``key`` to be ``value`` (a CEL
+    expression), whether it says so in matchLabels or in an In expression."""
+    return (
+        f"(has(peer.namespaceSelector.matchLabels) && {_cel_string(key)}"
+        f" in peer.namespaceSelector.matchLabels"
+        f" && peer.namespaceSelector.matchLabels[{_cel_string(key)}] == {value})"
+        " || peer.namespaceSelector.?matchExpressions.orValue([]).exists(e,"
+        f" e.key == {_cel_string(key)} && e.operator == 'In' && e.values.all(v, v == {value}))"
+    )
+
+
+# Namespaces of the profile, or the policy's own namespace by the name label the API
+# server keeps on every namespace: any further requirement only selects fewer of them.
 _PINNED: Final = (
-    "has(peer.namespaceSelector.matchLabels)"
-    f" && {_cel_string(PROFILE)} in peer.namespaceSelector.matchLabels"
-    f" && peer.namespaceSelector.matchLabels[{_cel_string(PROFILE)}] == variables.profile"
+    f"{_selector_pins(PROFILE, 'variables.profile')}"
+    f" || {_selector_pins(_NAME_LABEL, 'request.namespace')}"
 )
 
 _CONTAINING: Final = "cidr(allowed.cidr).containsCIDR(peer.ipBlock.cidr)"
@@ -153,7 +170,13 @@ _RULE_REFUSALS: Final = (
 _VARIABLES: Final = (
     ("profile", "params.metadata.name"),
     ("allowed", "params.spec.?egress.?cidrs.orValue([])"),
-    ("egress", "object.spec.?egress.orValue([])"),
+    # Egress rules count only in a policy of type Egress; the API server fills in
+    # policyTypes before admission, so an update that adds the type is checked.
+    (
+        "egress",
+        "'Egress' in object.spec.?policyTypes.orValue(['Egress'])"
+        " ? object.spec.?egress.orValue([]) : []",
+    ),
     (
         "allowList",
         _profile_text("the egress allow-list of SovereigntyProfile {profile} (allowed: ")
@@ -193,7 +216,7 @@ def egress_floor_policy(operator_username: str) -> dict[str, Any]:
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {
             "name": POLICY_NAME,
-            "labels": {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: MANAGED_BY_VALUE},
+            "labels": policy_labels(),
         },
         "spec": {
             "failurePolicy": "Fail",
@@ -213,19 +236,7 @@ def egress_floor_policy(operator_username: str) -> dict[str, Any]:
                 "namespaceSelector": {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]},
             },
             "matchConditions": [
-                {
-                    "name": "not-the-operator",
-                    "expression": (
-                        f"request.userInfo.username != {_cel_string(operator_username)}"
-                    ),
-                },
-                {
-                    "name": "not-a-cluster-admin",
-                    "expression": (
-                        "!has(request.userInfo.groups)"
-                        f" || !({_cel_string(CLUSTER_ADMINS)} in request.userInfo.groups)"
-                    ),
-                },
+                *trusted_conditions(operator_username),
                 {
                     "name": "spec-written",
                     "expression": "request.operation != 'UPDATE' || object.spec != oldObject.spec",
@@ -242,12 +253,7 @@ def egress_floor_policy(operator_username: str) -> dict[str, Any]:
 def egress_floor_binding_name(profile_name: str) -> str:
     """The name of the binding for ``profile_name``: readable, unique per profile, and a
     valid object name for any profile name (long ones are cut and end with a hash)."""
-    name = f"{POLICY_NAME}-{profile_name}"
-    if len(name) <= _MAX_NAME_LENGTH:
-        return name
-    digest = hashlib.sha256(profile_name.encode()).hexdigest()[:_HASH_LENGTH]
-    kept = name[: _MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip(".-")
-    return f"{kept}-{digest}"
+    return binding_name(POLICY_NAME, profile_name)
 
 
 def egress_floor_binding(profile_name: str, spec: SovereigntyProfileSpec) -> dict[str, Any]:
@@ -257,27 +263,19 @@ def egress_floor_binding(profile_name: str, spec: SovereigntyProfileSpec) -> dic
     The profile is the policy's parameter: when it is missing, the policy refuses every
     NetworkPolicy write in those namespaces rather than letting them through.
     """
-    if len(profile_name) > _MAX_LABEL_VALUE_LENGTH:
-        raise ValueError(
-            f"SovereigntyProfile {profile_name!r} cannot be bound to namespaces: the "
-            f"{PROFILE} label value holds at most {_MAX_LABEL_VALUE_LENGTH} characters"
-        )
+    check_profile_name(profile_name)
     enforced = spec.enforcement.mode == "Enforce"
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {
             "name": egress_floor_binding_name(profile_name),
-            "labels": {
-                MANAGED_BY: MANAGED_BY_VALUE,
-                PART_OF: MANAGED_BY_VALUE,
-                PROFILE: profile_name,
-            },
+            "labels": {**policy_labels(), PROFILE: profile_name},
         },
         "spec": {
             "policyName": POLICY_NAME,
             "paramRef": {"name": profile_name, "parameterNotFoundAction": "Deny"},
             "matchResources": {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}},
-            "validationActions": ["Deny"] if enforced else ["Warn", "Audit"],
+            "validationActions": validation_actions(enforced),
         },
     }

@@ -25,23 +25,20 @@ refusing. ``ValidatingAdmissionPolicy`` is GA since Kubernetes 1.30 and
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from souverain import API_GROUP, API_VERSION
+from souverain.admission.policy import binding_name, policy_labels, validation_actions
+from souverain.admission.policy import cel_string as _cel_string
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
+from souverain.labels import PROFILE
 
 MUTATING_POLICY_NAME: Final = "souverain-placement-pinning"
 VALIDATING_POLICY_NAME: Final = "souverain-placement"
 
 REQUIRED_PATH: Final = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
-
-_MAX_NAME_LENGTH: Final = 253
-_HASH_LENGTH: Final = 10
 
 Requirement = dict[str, Any]
 Toleration = dict[str, Any]
@@ -207,10 +204,6 @@ def binding_refusal(node: str, pins: Pinning, node_qualifies: Callable[[str], bo
 # -- in the API server ----------------------------------------------------------
 
 
-def _cel_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 _SAME_REQUIREMENT: Final = (
     "e.key == r.key && e.operator == r.operator"
     " && e.?values.orValue([]).all(v, v in r.?values.orValue([]))"
@@ -241,10 +234,6 @@ _POD_RULES: Final = {
     "operations": ["CREATE"],
     "resources": ["pods"],
 }
-
-
-def _labels() -> dict[str, str]:
-    return {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: MANAGED_BY_VALUE}
 
 
 def _policy_spec() -> dict[str, Any]:
@@ -324,7 +313,7 @@ def mutating_policy() -> dict[str, Any]:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingAdmissionPolicy",
-        "metadata": {"name": MUTATING_POLICY_NAME, "labels": _labels()},
+        "metadata": {"name": MUTATING_POLICY_NAME, "labels": policy_labels()},
         "spec": spec,
     }
 
@@ -370,22 +359,13 @@ def validating_policy() -> dict[str, Any]:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": VALIDATING_POLICY_NAME, "labels": _labels()},
+        "metadata": {"name": VALIDATING_POLICY_NAME, "labels": policy_labels()},
         "spec": spec,
     }
 
 
-def binding_name(policy: str, profile: str) -> str:
-    """``<policy>-<profile>``, cut and hashed when too long for an object name."""
-    name = f"{policy}-{profile}"
-    if len(name) <= _MAX_NAME_LENGTH:
-        return name
-    digest = hashlib.sha256(profile.encode()).hexdigest()[:_HASH_LENGTH]
-    return f"{name[: _MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip('.-')}-{digest}"
-
-
 def _binding_metadata(policy: str, profile: str) -> dict[str, Any]:
-    return {"name": binding_name(policy, profile), "labels": {**_labels(), PROFILE: profile}}
+    return {"name": binding_name(policy, profile), "labels": {**policy_labels(), PROFILE: profile}}
 
 
 def _binding_spec(policy: str, profile: str) -> dict[str, Any]:
@@ -416,7 +396,7 @@ def validating_binding(profile: str, spec: SovereigntyProfileSpec) -> dict[str, 
         "metadata": _binding_metadata(VALIDATING_POLICY_NAME, profile),
         "spec": {
             **_binding_spec(VALIDATING_POLICY_NAME, profile),
-            "validationActions": ["Deny"] if enforced else ["Warn", "Audit"],
+            "validationActions": validation_actions(enforced),
         },
     }
 
@@ -500,7 +480,7 @@ def webhook_configurations(
         ],
         **common,
     }
-    metadata = {"name": WEBHOOK_CONFIGURATION_NAME, "labels": _labels()}
+    metadata = {"name": WEBHOOK_CONFIGURATION_NAME, "labels": policy_labels()}
     return [
         {
             "apiVersion": "admissionregistration.k8s.io/v1",

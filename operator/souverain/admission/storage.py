@@ -1,212 +1,338 @@
-"""Allowed storage classes in the API server: tenants cannot claim storage on a class their
-profile does not allow.
+"""Resident storage in the API server: tenants cannot write data anywhere their profile
+does not govern.
 
-Three static ValidatingAdmissionPolicies, one per kind of object that asks for a claim,
-read the profile handed to them as their parameter:
+Static ValidatingAdmissionPolicies, one per shape of object that asks for storage, read
+the profile handed to them as their parameter:
 
 - :data:`CLAIMS` refuses PersistentVolumeClaims whose ``storageClassName`` (after the
-  cluster's default class is filled in) is missing or not in ``storage.allowedClasses``;
+  cluster's default class is filled in) is missing or not in ``storage.allowedClasses``,
+  and claims that name their volume in ``spec.volumeName``: a volume chosen by name
+  could sit anywhere, and the API server cannot look up where (the operator's
+  ResidentVolumes and the volume controllers pass);
 - :data:`STATEFULSETS` refuses StatefulSets whose ``volumeClaimTemplates`` name a class
-  that is not allowed;
-- :data:`EPHEMERAL_VOLUMES` refuses Pods whose generic ephemeral volumes name a class
-  that is not allowed (pods of Deployments, Jobs and the like included).
+  that is not allowed or a volume by name;
+- :data:`POD_VOLUMES` refuses Pods with a volume that writes outside the governed
+  claims: anything but ``persistentVolumeClaim``, ``ephemeral``, ``configMap``,
+  ``secret``, ``downwardAPI``, ``projected``, ``emptyDir`` and ``image``, unless the
+  profile's ``storage.allowedVolumeSources`` lists it (an NFS server, an inline CSI
+  driver, a whole volume type), and generic ephemeral volumes of a class that is not
+  allowed or naming a volume;
+- :data:`WORKLOADS` and :data:`CRONJOBS` apply the same volume check to the pod
+  templates of Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs,
+  ReplicationControllers and CronJobs, so that a workload is refused when it is written,
+  not later when its controller creates pods.
 
 Templates that name no class are let through: the claim made from them receives the
 cluster's default class and is checked as a claim. One binding per profile and policy
 selects the namespaces labelled with the profile; it refuses in Enforce mode and warns
 and audits in Audit mode. Requests of the operator and of ``system:masters`` are not
-checked, and updates only when they change a class. An empty ``allowedClasses`` refuses
-every claim. Each policy is one kind, so that the API server type-checks every
-expression against it; the CEL needs Kubernetes 1.30 (ValidatingAdmissionPolicy v1,
-optional fields, ``join``).
+checked, and updates only when they change what is checked. An empty
+``allowedClasses`` refuses every claim. Each policy is one shape of object, so that the
+API server type-checks every expression against it; the CEL needs Kubernetes 1.33
+(two-variable comprehensions, for the index of a refused volume).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from souverain import API_GROUP, API_VERSION
+from souverain.admission.policy import (
+    binding_name,
+    cel_string,
+    cel_strings,
+    check_profile_name,
+    policy_labels,
+    trusted_conditions,
+    validation_actions,
+)
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
+from souverain.api.profile import VolumeType
+from souverain.labels import PROFILE
 
 CLAIMS: Final = "souverain-storage-claims"
 STATEFULSETS: Final = "souverain-storage-statefulsets"
-EPHEMERAL_VOLUMES: Final = "souverain-storage-ephemeral-volumes"
-POLICY_NAMES: Final = (CLAIMS, STATEFULSETS, EPHEMERAL_VOLUMES)
+POD_VOLUMES: Final = "souverain-storage-pod-volumes"
+WORKLOADS: Final = "souverain-storage-workloads"
+CRONJOBS: Final = "souverain-storage-cronjobs"
+POLICY_NAMES: Final = (CLAIMS, STATEFULSETS, POD_VOLUMES, WORKLOADS, CRONJOBS)
 
-CLUSTER_ADMINS: Final = "system:masters"
-_MAX_NAME_LENGTH: Final = 253
-_MAX_LABEL_VALUE_LENGTH: Final = 63
-_HASH_LENGTH: Final = 10
+ALWAYS_ALLOWED: Final = (
+    "persistentVolumeClaim",
+    "ephemeral",
+    "configMap",
+    "secret",
+    "downwardAPI",
+    "projected",
+    "emptyDir",
+    "image",
+)
+"""Volume sources that write only to governed claims, the node's scratch space, or not at all."""
+
+GOVERNED_ELSEWHERE: Final = tuple(get_args(VolumeType))
+"""Volume sources refused unless the profile allows them."""
+
+VOLUME_CONTROLLERS: Final = (
+    "system:kube-controller-manager",
+    "system:serviceaccount:kube-system:persistent-volume-binder",
+)
+"""The controller that binds claims sets ``spec.volumeName`` itself: it passes."""
 
 _ALLOWS: Final = (
     "' allowed by SovereigntyProfile ' + params.metadata.name + ', which allows '"
     " + (size(variables.allowed) == 0 ? 'no storage class'"
     " : 'only ' + variables.allowed.join(', '))"
 )
+_SOURCES: Final = "params.spec.?storage.?allowedVolumeSources"
+_COMMON_VARIABLES: Final = (
+    ("allowed", "params.spec.?storage.?allowedClasses.orValue([])"),
+    ("nfsServers", f"{_SOURCES}.?nfsServers.orValue([])"),
+    ("csiDrivers", f"{_SOURCES}.?csiDrivers.orValue([])"),
+    ("volumeTypes", f"{_SOURCES}.?types.orValue([])"),
+)
 
-_COMMON_VARIABLES: Final = (("allowed", "params.spec.?storage.?allowedClasses.orValue([])"),)
+# The volume `v`: whether its source is one a pod may use, and its name for people.
+_SOURCE_ALLOWED: Final = (
+    " || ".join(f"has(v.{source})" for source in ALWAYS_ALLOWED)
+    + " || (has(v.nfs) && (v.nfs.server.lowerAscii() in variables.nfsServers"
+    " || 'nfs' in variables.volumeTypes))"
+    " || (has(v.csi) && (v.csi.driver in variables.csiDrivers || 'csi' in variables.volumeTypes))"
+    " || (size(variables.volumeTypes) > 0 && ("
+    + " || ".join(
+        f"(has(v.{source}) && {cel_string(source)} in variables.volumeTypes)"
+        for source in GOVERNED_ELSEWHERE
+        if source not in ("nfs", "csi")
+    )
+    + "))"
+)
+_SOURCE_NAME: Final = (
+    "".join(f"has(v.{source}) ? {cel_string(source)} : " for source in GOVERNED_ELSEWHERE)
+    + "'a volume source souverain does not know'"
+)
+_CLAIM_TEMPLATE: Final = "v.ephemeral.volumeClaimTemplate.spec"
+_EPHEMERAL_CLASS_REFUSED: Final = (
+    f"has(v.ephemeral) && {_CLAIM_TEMPLATE}.?storageClassName.hasValue()"
+    f" && !({_CLAIM_TEMPLATE}.storageClassName in variables.allowed)"
+)
+_EPHEMERAL_NAMED: Final = f"has(v.ephemeral) && {_CLAIM_TEMPLATE}.?volumeName.orValue('') != ''"
+_NAMED_VOLUME: Final = (
+    " names a volume, which could sit anywhere; only the operator and cluster"
+    " administrators may bind a claim by name: remove it and let the claim bind through"
+    " an allowed storage class"
+)
 
 
-def _cel_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+def _volume_refusal(path: str) -> str:
+    """CEL: why the volume ``v`` at index ``i`` under ``path`` is refused, or ''."""
+    volume = f"{cel_string(path + '[')} + string(i) + '] ' + v.name + ': '"
+    return (
+        f"!({_SOURCE_ALLOWED})"
+        f" ? {volume} + ({_SOURCE_NAME})"
+        " + (has(v.nfs) ? ' server ' + v.nfs.server : has(v.csi) ? ' driver ' + v.csi.driver : '')"
+        " + ' writes to storage that SovereigntyProfile ' + params.metadata.name"
+        " + ' does not govern; use a persistentVolumeClaim or an ephemeral volume of an"
+        " allowed class, or have the platform list it in"
+        " spec.storage.allowedVolumeSources of the profile'"
+        f" : {_EPHEMERAL_CLASS_REFUSED}"
+        f" ? {volume} + 'ephemeral.volumeClaimTemplate.spec.storageClassName '"
+        f" + {_CLAIM_TEMPLATE}.storageClassName + ' is not' + {_ALLOWS}"
+        f" : {_EPHEMERAL_NAMED}"
+        f" ? {volume} + 'ephemeral.volumeClaimTemplate.spec.volumeName '"
+        f" + {_CLAIM_TEMPLATE}.volumeName + {cel_string(_NAMED_VOLUME)}"
+        " : ''"
+    )
 
 
-def _resource(group: str, resource: str, operations: list[str]) -> dict[str, Any]:
+def _volume_variables(volumes: str, path: str) -> tuple[tuple[str, str], ...]:
+    return (
+        ("volumes", f"{volumes}.orValue([])"),
+        (
+            "refusals",
+            f"variables.volumes.transformList(i, v, {_volume_refusal(path)})"
+            ".filter(refusal, refusal != '')",
+        ),
+    )
+
+
+_VOLUMES_VALIDATION: Final = {
+    "expression": "size(variables.refusals) == 0",
+    "message": "a volume writes outside the storage its namespace's profile allows",
+    "messageExpression": (
+        "variables.refusals[0] + (size(variables.refusals) > 1"
+        " ? ' (and ' + string(size(variables.refusals) - 1) + ' more)' : '')"
+    ),
+    "reason": "Forbidden",
+}
+
+
+def _resource(group: str, resources: list[str], operations: list[str]) -> dict[str, Any]:
     return {
         "apiGroups": [group],
         "apiVersions": ["v1"],
         "operations": operations,
-        "resources": [resource],
+        "resources": resources,
     }
 
 
+_WRITES: Final = ["CREATE", "UPDATE"]
+_TEMPLATE_VOLUMES: Final = "object.spec.?template.?spec.?volumes"
+_JOB_TEMPLATE_VOLUMES: Final = "object.spec.jobTemplate.spec.template.spec.?volumes"
+
 _SPECS: Final[dict[str, dict[str, Any]]] = {
     CLAIMS: {
-        "rule": _resource("", "persistentvolumeclaims", ["CREATE", "UPDATE"]),
+        "rules": [_resource("", ["persistentvolumeclaims"], _WRITES)],
         "changed": "object.spec.?storageClassName.orValue('')"
-        " != oldObject.spec.?storageClassName.orValue('')",
+        " != oldObject.spec.?storageClassName.orValue('')"
+        " || object.spec.?volumeName.orValue('') != oldObject.spec.?volumeName.orValue('')",
+        "trusted": VOLUME_CONTROLLERS,
         "variables": (("storageClass", "object.spec.?storageClassName.orValue('')"),),
-        "validation": {
-            "expression": "variables.storageClass in variables.allowed",
-            "message": "this claim's storage class is not allowed by its namespace's profile",
-            "messageExpression": (
-                "(variables.storageClass == ''"
-                " ? 'a PersistentVolumeClaim without spec.storageClassName is not'"
-                " : 'spec.storageClassName ' + variables.storageClass + ' is not')"
-                f" + {_ALLOWS}"
-            ),
-            "reason": "Forbidden",
-        },
+        "validations": [
+            {
+                "expression": "variables.storageClass in variables.allowed",
+                "message": "this claim's storage class is not allowed by its namespace's profile",
+                "messageExpression": (
+                    "(variables.storageClass == ''"
+                    " ? 'a PersistentVolumeClaim without spec.storageClassName is not'"
+                    " : 'spec.storageClassName ' + variables.storageClass + ' is not')"
+                    f" + {_ALLOWS}"
+                ),
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "object.spec.?volumeName.orValue('') == ''"
+                " || (request.operation == 'UPDATE'"
+                " && oldObject.spec.?volumeName.orValue('') == object.spec.volumeName)",
+                "messageExpression": (
+                    f"'spec.volumeName ' + object.spec.volumeName + {cel_string(_NAMED_VOLUME)}"
+                ),
+                "reason": "Forbidden",
+            },
+        ],
     },
     STATEFULSETS: {
-        "rule": _resource("apps", "statefulsets", ["CREATE", "UPDATE"]),
+        "rules": [_resource("apps", ["statefulsets"], _WRITES)],
         "changed": "object.spec.?volumeClaimTemplates.orValue([])"
         " != oldObject.spec.?volumeClaimTemplates.orValue([])",
         "variables": (
             (
                 "refused",
                 "object.spec.?volumeClaimTemplates.orValue([]).filter(template,"
-                " template.?spec.?storageClassName.hasValue()"
-                " && !(template.spec.storageClassName in variables.allowed))",
+                " (template.?spec.?storageClassName.hasValue()"
+                " && !(template.spec.storageClassName in variables.allowed))"
+                " || template.?spec.?volumeName.orValue('') != '')",
             ),
         ),
-        "validation": {
-            "expression": "size(variables.refused) == 0",
-            "message": "a volumeClaimTemplate's storage class is not allowed by the profile",
-            "messageExpression": (
-                "'spec.volumeClaimTemplates ' + variables.refused[0].?metadata.?name.orValue('')"
-                " + ': storageClassName ' + variables.refused[0].spec.storageClassName"
-                f" + ' is not' + {_ALLOWS}"
-            ),
-            "reason": "Forbidden",
-        },
+        "validations": [
+            {
+                "expression": "size(variables.refused) == 0",
+                "message": "a volumeClaimTemplate asks for storage the profile does not allow",
+                "messageExpression": (
+                    "'spec.volumeClaimTemplates '"
+                    " + variables.refused[0].?metadata.?name.orValue('') + ': '"
+                    " + (variables.refused[0].?spec.?volumeName.orValue('') != ''"
+                    " ? 'spec.volumeName ' + variables.refused[0].spec.volumeName"
+                    f" + {cel_string(_NAMED_VOLUME)}"
+                    " : 'storageClassName ' + variables.refused[0].spec.storageClassName"
+                    f" + ' is not' + {_ALLOWS})"
+                ),
+                "reason": "Forbidden",
+            }
+        ],
     },
-    EPHEMERAL_VOLUMES: {
-        "rule": _resource("", "pods", ["CREATE"]),
+    POD_VOLUMES: {
+        # Volumes of a pod cannot change once it exists.
+        "rules": [_resource("", ["pods"], ["CREATE"])],
         "changed": None,
-        "variables": (
-            (
-                "refused",
-                "object.spec.?volumes.orValue([]).filter(volume,"
-                " volume.?ephemeral.?volumeClaimTemplate.?spec.?storageClassName.hasValue()"
-                " && !(volume.ephemeral.volumeClaimTemplate.spec.storageClassName"
-                " in variables.allowed))",
+        "variables": _volume_variables("object.spec.?volumes", "spec.volumes"),
+        "validations": [_VOLUMES_VALIDATION],
+    },
+    WORKLOADS: {
+        "rules": [
+            _resource(
+                "apps", ["deployments", "replicasets", "statefulsets", "daemonsets"], _WRITES
             ),
+            _resource("batch", ["jobs"], _WRITES),
+            _resource("", ["replicationcontrollers"], _WRITES),
+        ],
+        "changed": f"{_TEMPLATE_VOLUMES}.orValue([])"
+        " != oldObject.spec.?template.?spec.?volumes.orValue([])",
+        "variables": _volume_variables(_TEMPLATE_VOLUMES, "spec.template.spec.volumes"),
+        "validations": [_VOLUMES_VALIDATION],
+    },
+    CRONJOBS: {
+        "rules": [_resource("batch", ["cronjobs"], _WRITES)],
+        "changed": f"{_JOB_TEMPLATE_VOLUMES}.orValue([])"
+        " != oldObject.spec.jobTemplate.spec.template.spec.?volumes.orValue([])",
+        "variables": _volume_variables(
+            _JOB_TEMPLATE_VOLUMES, "spec.jobTemplate.spec.template.spec.volumes"
         ),
-        "validation": {
-            "expression": "size(variables.refused) == 0",
-            "message": "an ephemeral volume's storage class is not allowed by the profile",
-            "messageExpression": (
-                "'spec.volumes ' + variables.refused[0].name"
-                " + ': ephemeral.volumeClaimTemplate.spec.storageClassName '"
-                " + variables.refused[0].ephemeral.volumeClaimTemplate.spec.storageClassName"
-                f" + ' is not' + {_ALLOWS}"
-            ),
-            "reason": "Forbidden",
-        },
+        "validations": [_VOLUMES_VALIDATION],
     },
 }
 
 
-def _labels() -> dict[str, str]:
-    return {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: MANAGED_BY_VALUE}
+def _conditions(operator_username: str, spec: dict[str, Any]) -> list[dict[str, str]]:
+    conditions = trusted_conditions(operator_username)
+    if spec.get("trusted"):
+        conditions.append(
+            {
+                "name": "not-a-volume-controller",
+                "expression": f"!(request.userInfo.username in {cel_strings(spec['trusted'])})",
+            }
+        )
+    if spec["changed"]:
+        conditions.append(
+            {
+                "name": "storage-written",
+                "expression": f"request.operation != 'UPDATE' || {spec['changed']}",
+            }
+        )
+    return conditions
 
 
 def storage_policies(operator_username: str) -> list[dict[str, Any]]:
-    """The three ValidatingAdmissionPolicies that refuse storage classes a profile does not
-    allow. Requests from ``operator_username`` and from ``system:masters`` pass; the
-    policies do nothing until bindings from :func:`storage_bindings` hand them a profile."""
-    policies = []
-    for name in POLICY_NAMES:
-        spec = _SPECS[name]
-        conditions = [
-            {
-                "name": "not-the-operator",
-                "expression": f"request.userInfo.username != {_cel_string(operator_username)}",
-            },
-            {
-                "name": "not-a-cluster-admin",
-                "expression": (
-                    "!has(request.userInfo.groups)"
-                    f" || !({_cel_string(CLUSTER_ADMINS)} in request.userInfo.groups)"
-                ),
-            },
-        ]
-        if spec["changed"]:
-            conditions.append(
-                {
-                    "name": "class-written",
-                    "expression": f"request.operation != 'UPDATE' || {spec['changed']}",
-                }
-            )
-        policies.append(
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicy",
-                "metadata": {"name": name, "labels": _labels()},
-                "spec": {
-                    "failurePolicy": "Fail",
-                    "paramKind": {
-                        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                        "kind": "SovereigntyProfile",
-                    },
-                    "matchConstraints": {
-                        "resourceRules": [spec["rule"]],
-                        "matchPolicy": "Equivalent",
-                        "namespaceSelector": {
-                            "matchExpressions": [{"key": PROFILE, "operator": "Exists"}]
-                        },
-                    },
-                    "matchConditions": conditions,
-                    "variables": [
-                        {"name": variable, "expression": expression}
-                        for variable, expression in (*_COMMON_VARIABLES, *spec["variables"])
-                    ],
-                    "validations": [spec["validation"]],
+    """The ValidatingAdmissionPolicies that keep tenants' data on resident storage.
+    Requests from ``operator_username`` and from ``system:masters`` pass; the policies do
+    nothing until bindings from :func:`storage_bindings` hand them a profile."""
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name, "labels": policy_labels()},
+            "spec": {
+                "failurePolicy": "Fail",
+                "paramKind": {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": "SovereigntyProfile",
                 },
-            }
-        )
-    return policies
+                "matchConstraints": {
+                    "resourceRules": spec["rules"],
+                    "matchPolicy": "Equivalent",
+                    "namespaceSelector": {
+                        "matchExpressions": [{"key": PROFILE, "operator": "Exists"}]
+                    },
+                },
+                "matchConditions": _conditions(operator_username, spec),
+                "variables": [
+                    {"name": variable, "expression": expression}
+                    for variable, expression in (*_COMMON_VARIABLES, *spec["variables"])
+                ],
+                "validations": [dict(validation) for validation in spec["validations"]],
+            },
+        }
+        for name, spec in _SPECS.items()
+    ]
 
 
 def storage_binding_name(policy_name: str, profile_name: str) -> str:
-    """The name of the binding of ``policy_name`` for ``profile_name``: readable, unique,
-    and a valid object name for any profile name (long ones are cut and end with a hash)."""
-    name = f"{policy_name}-{profile_name}"
-    if len(name) <= _MAX_NAME_LENGTH:
-        return name
-    digest = hashlib.sha256(profile_name.encode()).hexdigest()[:_HASH_LENGTH]
-    kept = name[: _MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip(".-")
-    return f"{kept}-{digest}"
+    """The name of the binding of ``policy_name`` for ``profile_name``."""
+    return binding_name(policy_name, profile_name)
 
 
 def storage_bindings(
     profile_name: str, spec: SovereigntyProfileSpec | None
 ) -> list[dict[str, Any]]:
-    """The bindings of the three policies for one profile; with ``spec`` None, only their
+    """The bindings of the storage policies for one profile; with ``spec`` None, only their
     kinds and names (enough to delete them)."""
     if spec is None:
         return [
@@ -217,25 +343,20 @@ def storage_bindings(
             }
             for policy in POLICY_NAMES
         ]
-    if len(profile_name) > _MAX_LABEL_VALUE_LENGTH:
-        raise ValueError(
-            f"SovereigntyProfile {profile_name!r} cannot be bound to namespaces: the "
-            f"{PROFILE} label value holds at most {_MAX_LABEL_VALUE_LENGTH} characters"
-        )
-    actions = ["Deny"] if spec.enforcement.mode == "Enforce" else ["Warn", "Audit"]
+    check_profile_name(profile_name)
     return [
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicyBinding",
             "metadata": {
                 "name": storage_binding_name(policy, profile_name),
-                "labels": {**_labels(), PROFILE: profile_name},
+                "labels": {**policy_labels(), PROFILE: profile_name},
             },
             "spec": {
                 "policyName": policy,
                 "paramRef": {"name": profile_name, "parameterNotFoundAction": "Deny"},
                 "matchResources": {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}},
-                "validationActions": actions,
+                "validationActions": validation_actions(spec.enforcement.mode == "Enforce"),
             },
         }
         for policy in POLICY_NAMES

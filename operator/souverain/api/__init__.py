@@ -27,6 +27,7 @@ from souverain.api.profile import (
     Storage,
     Toleration,
     Topology,
+    VolumeSources,
 )
 from souverain.api.resource import CustomResource, ObjectMeta
 from souverain.api.volume import ResidentVolume, ResidentVolumeSpec, ResidentVolumeStatus
@@ -63,4 +64,5 @@ __all__ = [
     "Storage",
     "Toleration",
     "Topology",
+    "VolumeSources",
 ]

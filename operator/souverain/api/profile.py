@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -31,6 +31,35 @@ NodeOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 TolerationOperator = Literal["Equal", "Exists"]
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 EnforcementMode = Literal["Enforce", "Audit"]
+VolumeType = Literal[
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "csi",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "gitRepo",
+    "glusterfs",
+    "hostPath",
+    "iscsi",
+    "nfs",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "storageos",
+    "vsphereVolume",
+]
+"""Pod volume sources that write to storage souverain cannot see: refused unless allowed."""
+
+NFS_SERVER_PATTERN = "^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$"
+# A host name, an IPv4 address or an IPv6 address, in lower case as pods are compared.
+NFSServer = Annotated[str, Field(min_length=1, max_length=253, pattern=NFS_SERVER_PATTERN)]
 
 
 class NodeRequirement(SpecModel):
@@ -110,6 +139,31 @@ class Topology(SpecModel):
     """Allowed values of topology.kubernetes.io/zone; empty does not restrict the zone."""
 
 
+class VolumeSources(SpecModel):
+    """Pod volumes other than claims that write to storage known to be resident.
+
+    Pods of bound namespaces may always use persistentVolumeClaim and ephemeral volumes
+    (whose classes are checked), configMap, secret, downwardAPI, projected, emptyDir and
+    image volumes. Every other volume source is refused unless it is listed here.
+    """
+
+    nfs_servers: list[NFSServer] = Field(
+        default_factory=list, max_length=32, json_schema_extra=set_list()
+    )
+    """NFS servers whose exports are resident, as pods write them in nfs.server (a host
+    name or an IP address, compared in lower case; write each form pods use)."""
+    csi_drivers: list[DNSSubdomain] = Field(
+        default_factory=list, max_length=32, json_schema_extra=set_list()
+    )
+    """CSI drivers whose inline csi volumes are resident."""
+    types: list[VolumeType] = Field(
+        default_factory=list, max_length=32, json_schema_extra=set_list()
+    )
+    """Volume sources allowed whatever they point to, such as cephfs where every Ceph
+    cluster the nodes reach is resident; nfs or csi here allow every server or driver.
+    hostPath writes to the node's own disk and can read the node's files."""
+
+
 class Storage(SpecModel):
     """Where tenants' persistent data may live."""
 
@@ -133,6 +187,9 @@ class Storage(SpecModel):
     """Class given to claims and resident volumes that name none; one of allowedClasses."""
     topology: Topology = Field(default_factory=Topology)
     """Regions and zones bound volumes must sit in."""
+    allowed_volume_sources: VolumeSources = Field(default_factory=VolumeSources)
+    """Pod volumes beyond claims that are resident: NFS servers, inline CSI drivers and
+    other volume types; all others are refused."""
 
 
 class Enforcement(SpecModel):

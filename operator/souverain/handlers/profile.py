@@ -10,7 +10,7 @@ import kopf
 from pydantic import ValidationError
 
 from souverain import metrics
-from souverain.admission import egress_floor, storage
+from souverain.admission import egress_floor, protection, storage
 from souverain.api import SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
@@ -76,7 +76,10 @@ def converge_profile(
         if plan.admission:
             # The cluster-wide policy the bindings refer to; applying it again is a no-op.
             api.apply(egress_floor.egress_floor_policy(operator_username()))
-            for policy in storage.storage_policies(operator_username()):
+            for policy in [
+                *storage.storage_policies(operator_username()),
+                *protection.protection_policies(operator_username()),
+            ]:
                 api.apply(policy)
         for obj in plan.admission:
             api.apply(obj)

@@ -1,0 +1,74 @@
+"""What every souverain admission policy shares: who passes, how bindings are named and
+labelled, and how a Python string becomes a CEL literal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Final
+
+from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
+
+CLUSTER_ADMINS: Final = "system:masters"
+"""The group whose requests pass: it bypasses authorization anyway."""
+
+_MAX_NAME_LENGTH: Final = 253
+_MAX_LABEL_VALUE_LENGTH: Final = 63
+_HASH_LENGTH: Final = 10
+
+
+def cel_string(value: str) -> str:
+    """A CEL string literal; JSON's escapes are all valid in CEL."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def cel_strings(values: tuple[str, ...] | list[str]) -> str:
+    """A CEL list of string literals."""
+    return "[" + ", ".join(cel_string(value) for value in values) + "]"
+
+
+def policy_labels() -> dict[str, str]:
+    """The labels of every cluster-wide admission object the operator keeps."""
+    return {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: MANAGED_BY_VALUE}
+
+
+def trusted_conditions(operator_username: str) -> list[dict[str, str]]:
+    """Match conditions that let the operator's own requests and those of cluster
+    administrators through."""
+    return [
+        {
+            "name": "not-the-operator",
+            "expression": f"request.userInfo.username != {cel_string(operator_username)}",
+        },
+        {
+            "name": "not-a-cluster-admin",
+            "expression": (
+                "!has(request.userInfo.groups)"
+                f" || !({cel_string(CLUSTER_ADMINS)} in request.userInfo.groups)"
+            ),
+        },
+    ]
+
+
+def binding_name(policy: str, profile: str) -> str:
+    """``<policy>-<profile>``: readable, unique per policy and profile, and a valid object
+    name for any profile name (long ones are cut and end with a hash)."""
+    name = f"{policy}-{profile}"
+    if len(name) <= _MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(profile.encode()).hexdigest()[:_HASH_LENGTH]
+    return f"{name[: _MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip('.-')}-{digest}"
+
+
+def check_profile_name(profile: str) -> None:
+    """Refuses a profile name that cannot be the value of the namespaces' profile label."""
+    if len(profile) > _MAX_LABEL_VALUE_LENGTH:
+        raise ValueError(
+            f"SovereigntyProfile {profile!r} cannot be bound to namespaces: the "
+            f"{PROFILE} label value holds at most {_MAX_LABEL_VALUE_LENGTH} characters"
+        )
+
+
+def validation_actions(enforced: bool) -> list[str]:
+    """Refuse in Enforce mode; warn and audit in Audit mode."""
+    return ["Deny"] if enforced else ["Warn", "Audit"]

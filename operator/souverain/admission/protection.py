@@ -1,0 +1,267 @@
+"""What the operator made stays as it made it, in the API server.
+
+NetworkPolicies are additive: the egress floor is undone by deleting or weakening the
+operator's deny-all policy, not only by adding a wide one. Three static
+ValidatingAdmissionPolicies keep the operator's objects in bound namespaces as the
+operator wrote them, with the operator stopped too:
+
+- :data:`MANAGED_OBJECTS` refuses UPDATE and DELETE of the NetworkPolicies, the owners'
+  RoleBinding and the CiliumNetworkPolicy the operator keeps for a SovereignNamespace
+  (those labelled ``souverain.io/sovereign-namespace``), and CREATE of an object carrying
+  that label, which would make the operator take it for its own;
+- :data:`RESIDENT_CLAIMS` refuses DELETE of the claims the operator made for
+  ResidentVolumes, and UPDATEs that change their ``souverain.io/`` labels or owner
+  references, which tie them to their ResidentVolume (resizes and the annotations of
+  the volume controllers stay possible);
+- :data:`NAMESPACE_LABELS` refuses changes to the ``souverain.io/`` labels of a bound
+  Namespace, which every other policy selects namespaces by.
+
+Requests of the operator, of cluster administrators (``system:masters``) and of the
+controllers that delete a namespace's content and collect garbage pass, and so do
+deletions in a namespace that is being deleted: namespace deletion, garbage collection
+and the operator's own Retain clean-up are never blocked. One binding per profile and
+policy selects the profile's namespaces; it refuses in Enforce mode and warns and audits
+in Audit mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from souverain import API_GROUP
+from souverain.admission.policy import (
+    binding_name,
+    cel_string,
+    cel_strings,
+    check_profile_name,
+    policy_labels,
+    trusted_conditions,
+    validation_actions,
+)
+from souverain.api import SovereigntyProfileSpec
+from souverain.labels import PROFILE, SOVEREIGN_NAMESPACE
+
+MANAGED_OBJECTS: Final = "souverain-managed-objects"
+RESIDENT_CLAIMS: Final = "souverain-resident-claims"
+NAMESPACE_LABELS: Final = "souverain-namespace-labels"
+POLICY_NAMES: Final = (MANAGED_OBJECTS, RESIDENT_CLAIMS, NAMESPACE_LABELS)
+
+RESIDENT_VOLUME_LABEL: Final = f"{API_GROUP}/resident-volume"
+
+CLUSTER_CONTROLLERS: Final = (
+    # The controller-manager under one identity, or one service account per controller.
+    "system:kube-controller-manager",
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+)
+"""Controllers that delete a namespace's content and collect garbage: they pass."""
+
+_RESERVED_PREFIX: Final = f"{API_GROUP}/"
+
+_TERMINATING: Final = "has(namespaceObject.metadata.deletionTimestamp)"
+_WHO_MAY: Final = "only the operator ({operator}) and cluster administrators may"
+
+
+def _reserved_labels_kept(new: str, old: str) -> str:
+    """CEL: the ``souverain.io/`` labels of ``new`` are those of ``old``, with the same values."""
+    new_labels = f"{new}.metadata.?labels.orValue({{}})"
+    old_labels = f"{old}.metadata.?labels.orValue({{}})"
+    prefix = cel_string(_RESERVED_PREFIX)
+    return (
+        f"{old_labels}.all(k, !k.startsWith({prefix})"
+        f" || (k in {new_labels} && {new_labels}[k] == {old_labels}[k]))"
+        f" && {new_labels}.all(k, !k.startsWith({prefix}) || k in {old_labels})"
+    )
+
+
+def _who_may(operator_username: str) -> str:
+    return cel_string(_WHO_MAY.format(operator=operator_username))
+
+
+def _conditions(operator_username: str) -> list[dict[str, str]]:
+    return [
+        *trusted_conditions(operator_username),
+        {
+            "name": "not-a-cluster-controller",
+            "expression": f"!(request.userInfo.username in {cel_strings(CLUSTER_CONTROLLERS)})",
+        },
+    ]
+
+
+def _rule(group: str, version: str, resource: str, operations: list[str]) -> dict[str, Any]:
+    return {
+        "apiGroups": [group],
+        "apiVersions": [version],
+        "operations": operations,
+        "resources": [resource],
+    }
+
+
+def _exists(key: str) -> dict[str, Any]:
+    return {"matchExpressions": [{"key": key, "operator": "Exists"}]}
+
+
+def _managed_objects(operator_username: str) -> dict[str, Any]:
+    operations = ["CREATE", "UPDATE", "DELETE"]
+    who = _who_may(operator_username)
+    label = cel_string(SOVEREIGN_NAMESPACE)
+    return {
+        "matchConstraints": {
+            "resourceRules": [
+                _rule("networking.k8s.io", "v1", "networkpolicies", operations),
+                _rule("rbac.authorization.k8s.io", "v1", "rolebindings", operations),
+                _rule("cilium.io", "v2", "ciliumnetworkpolicies", operations),
+            ],
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": _exists(PROFILE),
+            # Matches when the object before or after the request carries the label.
+            "objectSelector": _exists(SOVEREIGN_NAMESPACE),
+        },
+        "variables": [
+            {
+                "name": "kept",
+                "expression": "request.operation == 'CREATE' ? object : oldObject",
+            },
+            {
+                "name": "owner",
+                "expression": f"variables.kept.metadata.?labels[{label}].orValue('')",
+            },
+        ],
+        "validations": [
+            {
+                "expression": f"request.operation == 'DELETE' && {_TERMINATING}",
+                "messageExpression": (
+                    "request.operation == 'CREATE'"
+                    f" ? 'metadata.labels ' + {label} + ' marks the objects souverain keeps"
+                    " for a SovereignNamespace; ' + " + who + " + ' set it: remove the label'"
+                    " : request.kind.kind + ' ' + request.name + ' is kept by souverain for"
+                    " SovereignNamespace ' + variables.owner + '; ' + " + who + " + ' '"
+                    " + (request.operation == 'DELETE' ? 'delete' : 'change') + ' it: change"
+                    " SovereignNamespace ' + variables.owner + ' or its SovereigntyProfile"
+                    " instead'"
+                ),
+                "reason": "Forbidden",
+            }
+        ],
+    }
+
+
+def _resident_claims(operator_username: str) -> dict[str, Any]:
+    who = _who_may(operator_username)
+    label = cel_string(RESIDENT_VOLUME_LABEL)
+    kept = (
+        f"({_reserved_labels_kept('object', 'oldObject')})"
+        " && object.metadata.?ownerReferences.orValue([])"
+        " == oldObject.metadata.?ownerReferences.orValue([])"
+    )
+    return {
+        "matchConstraints": {
+            "resourceRules": [_rule("", "v1", "persistentvolumeclaims", ["UPDATE", "DELETE"])],
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": _exists(PROFILE),
+            "objectSelector": _exists(RESIDENT_VOLUME_LABEL),
+        },
+        "variables": [
+            {"name": "owner", "expression": f"oldObject.metadata.?labels[{label}].orValue('')"},
+        ],
+        "validations": [
+            {
+                "expression": f"request.operation == 'DELETE' ? {_TERMINATING} : {kept}",
+                "messageExpression": (
+                    "'PersistentVolumeClaim ' + request.name + ' is kept by souverain for"
+                    " ResidentVolume ' + variables.owner + '; ' + " + who + " + '"
+                    " ' + (request.operation == 'DELETE' ? 'delete it' : 'change its"
+                    " souverain.io/ labels or owner references') + ': change or delete"
+                    " ResidentVolume ' + variables.owner + ' instead'"
+                ),
+                "reason": "Forbidden",
+            }
+        ],
+    }
+
+
+def _namespace_labels(operator_username: str) -> dict[str, Any]:
+    who = _who_may(operator_username)
+    return {
+        "matchConstraints": {
+            "resourceRules": [_rule("", "v1", "namespaces", ["UPDATE"])],
+            "matchPolicy": "Equivalent",
+            "objectSelector": _exists(PROFILE),
+        },
+        "validations": [
+            {
+                "expression": _reserved_labels_kept("object", "oldObject"),
+                "messageExpression": (
+                    "'metadata.labels under souverain.io/ of Namespace ' + request.name"
+                    " + ' bind it to SovereigntyProfile '"
+                    f" + oldObject.metadata.?labels[{cel_string(PROFILE)}].orValue('')"
+                    " + '; ' + " + who + " + ' change them: change SovereignNamespace '"
+                    " + request.name + ' instead'"
+                ),
+                "reason": "Forbidden",
+            }
+        ],
+    }
+
+
+_BUILDERS: Final = {
+    MANAGED_OBJECTS: _managed_objects,
+    RESIDENT_CLAIMS: _resident_claims,
+    NAMESPACE_LABELS: _namespace_labels,
+}
+
+
+def protection_policies(operator_username: str) -> list[dict[str, Any]]:
+    """The three ValidatingAdmissionPolicies that keep the operator's objects as it made
+    them. They do nothing until bindings from :func:`protection_bindings` select a
+    profile's namespaces."""
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name, "labels": policy_labels()},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConditions": _conditions(operator_username),
+                **_BUILDERS[name](operator_username),
+            },
+        }
+        for name in POLICY_NAMES
+    ]
+
+
+def protection_bindings(profile: str, spec: SovereigntyProfileSpec | None) -> list[dict[str, Any]]:
+    """The bindings of the three policies for one profile; with ``spec`` None, only their
+    kinds and names (enough to delete them)."""
+    if spec is None:
+        return [
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": binding_name(policy, profile)},
+            }
+            for policy in POLICY_NAMES
+        ]
+    check_profile_name(profile)
+    selected = {"matchLabels": {PROFILE: profile}}
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {
+                "name": binding_name(policy, profile),
+                "labels": {**policy_labels(), PROFILE: profile},
+            },
+            "spec": {
+                "policyName": policy,
+                # A Namespace is matched on its own labels, the others on their namespace's.
+                "matchResources": (
+                    {"objectSelector": selected}
+                    if policy == NAMESPACE_LABELS
+                    else {"namespaceSelector": selected}
+                ),
+                "validationActions": validation_actions(spec.enforcement.mode == "Enforce"),
+            },
+        }
+        for policy in POLICY_NAMES
+    ]
