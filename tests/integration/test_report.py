@@ -139,6 +139,39 @@ def test_clean_namespace_reports_no_violation(cluster: Cluster, tenants: None) -
     assert "NetworkPolicy" in part.enforcement_layers
     assert {e.policy for e in part.egress} >= {"souverain-deny-egress", "souverain-allow-dns"}
     assert any(layer.startswith("ValidatingAdmissionPolicy/") for layer in parsed.cluster_layers)
+    (app,) = part.pods
+    assert app.egress_isolated is True
+    assert app.egress_outside_profile == []
+    assert any("souverain-allow-same-namespace" in reach for reach in app.egress)
+
+
+def test_a_wide_policy_an_administrator_wrote_shows_as_effective_egress(
+    cluster: Cluster, api: Any, tenants: None
+) -> None:
+    """Admission lets a cluster administrator through; the report reads the outcome."""
+    networking = client.NetworkingV1Api(api)
+    networking.create_namespaced_network_policy(
+        ADOPTED,
+        {
+            "metadata": {"name": "admin-wide"},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+            },
+        },
+    )
+    try:
+        result = report(cluster, "--namespace", ADOPTED)
+        assert result.returncode == 0, result.stderr
+        (part,) = Report.model_validate_json(result.stdout).namespaces
+        (legacy,) = [p for p in part.pods if p.name == "legacy"]
+        assert legacy.egress_isolated is True
+        assert any("admin-wide" in escape for escape in legacy.egress_outside_profile)
+        flagged = [v for v in part.violations if v.kind == "PodEgressOutsideProfile"]
+        assert [v.object for v in flagged] == ["Pod/legacy"]
+    finally:
+        networking.delete_namespaced_network_policy("admin-wide", ADOPTED)
 
 
 def test_violation_is_listed_and_fails_the_pipeline(cluster: Cluster, tenants: None) -> None:

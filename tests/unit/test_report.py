@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from souverain.api import EgressRules, ProfileEgress
+from souverain.labels import managed_labels
+from souverain.reconcile.egress import egress_floor
 from souverain.report.build import ClusterState, build_report, egress_rules
 from souverain.report.html import render
 from souverain.report.schema import json_schema
@@ -41,9 +44,19 @@ def state(**extra: Any) -> ClusterState:
             "std": {"topology.kubernetes.io/zone": "us-1"},
         },
     )
+    base.network_policies = {"acme": floor()}
     for key, value in extra.items():
         setattr(base, key, value)
     return base
+
+
+def floor() -> list[dict[str, Any]]:
+    """The operator's egress floor in namespace acme, as the API server returns it."""
+    policies = egress_floor("acme", ProfileEgress(), EgressRules())
+    for policy in policies:
+        policy["metadata"]["namespace"] = "acme"
+        policy["metadata"]["labels"] = managed_labels("acme")
+    return policies
 
 
 def pod(name: str, node: str | None, phase: str = "Running") -> dict[str, Any]:
@@ -120,3 +133,44 @@ def test_committed_schema_is_current() -> None:
     assert json.loads(json_schema())["properties"]["apiVersion"]["const"] == (
         "souverain.io/report/v1"
     )
+
+
+def test_each_pod_states_its_effective_egress() -> None:
+    report = build_report(state(pods={"acme": [pod("a", "sov")]}))
+    entry = report.namespaces[0].pods[0]
+    assert entry.egress_isolated is True
+    assert entry.egress_outside_profile == []
+    assert any("souverain-allow-same-namespace" in d for d in entry.egress)
+    assert report.summary.pods_with_egress_outside_profile == 0
+
+
+def test_a_wide_policy_whoever_wrote_it_is_a_violation() -> None:
+    wide = {
+        "metadata": {"name": "admin-wide", "namespace": "acme"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+        },
+    }
+    web = pod("web", "sov")
+    web["metadata"]["labels"] = {"app": "web"}
+    report = build_report(
+        state(
+            pods={"acme": [web, pod("other", "sov")]}, network_policies={"acme": [*floor(), wide]}
+        )
+    )
+    entries = {p.name: p for p in report.namespaces[0].pods}
+    assert entries["web"].egress_outside_profile
+    assert entries["other"].egress_outside_profile == []
+    violations = [v for v in report.namespaces[0].violations if v.kind == "PodEgressOutsideProfile"]
+    assert [v.object for v in violations] == ["Pod/web"]
+    assert "admin-wide" in violations[0].message
+    assert report.summary.pods_with_egress_outside_profile == 1
+
+
+def test_a_pod_no_egress_policy_selects_is_a_violation() -> None:
+    report = build_report(state(pods={"acme": [pod("a", "sov")]}, network_policies={"acme": []}))
+    entry = report.namespaces[0].pods[0]
+    assert entry.egress_isolated is False
+    assert [v.kind for v in report.namespaces[0].violations] == ["PodEgressOutsideProfile"]

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from souverain.api import SovereigntyProfileSpec
+from souverain.outcomes.egress import Floor, effective_egress
 from souverain.reconcile.qualification import qualifies
 from souverain.reconcile.volume import residency
 from souverain.report.schema import (
@@ -118,6 +119,8 @@ def namespace_report(sns: Mapping[str, Any], state: ClusterState) -> NamespaceRe
         enforcement_layers=list((sns.get("status") or {}).get("enforcementLayers") or []),
     )
     keys = sorted({r.key for r in spec.node_requirements}) if spec else []
+    floor = _floor(profile_name, name, spec)
+    policies = state.network_policies.get(name, [])
     used_nodes: set[str] = set()
     compliant_since = conditions.get("Compliant")
     for pod in state.pods.get(name, []):
@@ -129,9 +132,24 @@ def namespace_report(sns: Mapping[str, Any], state: ClusterState) -> NamespaceRe
         if node and spec is not None:
             compliant = node in state.nodes and qualifies(state.nodes[node], spec.node_requirements)
             used_nodes.add(node)
-        report.pods.append(
-            PodEntry(name=pod["metadata"]["name"], node=node, phase=phase, compliant=compliant)
-        )
+        entry = PodEntry(name=pod["metadata"]["name"], node=node, phase=phase, compliant=compliant)
+        if floor is not None:
+            labels = dict(pod["metadata"].get("labels") or {})
+            outcome = effective_egress(labels, policies, floor)
+            entry.egress_isolated = outcome.isolated
+            entry.egress = outcome.destinations
+            entry.egress_outside_profile = outcome.escapes
+            if outcome.escapes:
+                report.violations.append(
+                    Violation(
+                        kind="PodEgressOutsideProfile",
+                        object=f"Pod/{entry.name}",
+                        message=f"can reach past SovereigntyProfile {profile_name}: "
+                        + "; ".join(outcome.escapes),
+                        seen_at=state.now,
+                    )
+                )
+        report.pods.append(entry)
         if compliant is False:
             report.violations.append(
                 Violation(
@@ -194,6 +212,21 @@ def namespace_report(sns: Mapping[str, Any], state: ClusterState) -> NamespaceRe
     return report
 
 
+def _floor(profile: str, namespace: str, spec: SovereigntyProfileSpec | None) -> Floor | None:
+    """What the profile lets the namespace's pods reach, for the effective egress."""
+    if spec is None:
+        return None
+    networks = tuple(
+        {
+            "cidr": rule.cidr,
+            "except": list(rule.except_),
+            "ports": [port.model_dump(by_alias=True, exclude_none=True) for port in rule.ports],
+        }
+        for rule in spec.egress.cidrs
+    )
+    return Floor(profile, namespace, spec.egress.allow_dns, networks)
+
+
 def _volume(
     claim: Mapping[str, Any],
     profile_name: str,
@@ -244,6 +277,7 @@ def build_report(state: ClusterState, namespace: str | None = None) -> Report:
             violations=sum(len(n.violations) for n in namespaces),
             compliant_pods=sum(1 for p in pods if p.compliant is True),
             non_compliant_pods=sum(1 for p in pods if p.compliant is False),
+            pods_with_egress_outside_profile=sum(1 for p in pods if p.egress_outside_profile),
             resident_volumes=sum(1 for v in volumes if v.resident is True),
             non_resident_volumes=sum(1 for v in volumes if v.resident is False),
         ),

@@ -65,9 +65,28 @@ def _namespace(part: NamespaceReport) -> str:
         ),
         "<h3>Pods</h3>",
         _table(
-            ("pod", "node", "phase", "compliant"),
             (
-                (_text(p.name), _text(p.node), _text(p.phase), _yes_no(p.compliant))
+                "pod",
+                "node",
+                "phase",
+                "compliant",
+                "egress isolated",
+                "may reach",
+                "past the profile",
+            ),
+            (
+                (
+                    _text(p.name),
+                    _text(p.node),
+                    _text(p.phase),
+                    _yes_no(p.compliant),
+                    _yes_no(p.egress_isolated),
+                    "<br>".join(_text(d) for d in p.egress),
+                    "<br>".join(
+                        f'<span class="bad">{_text(e)}</span>' for e in p.egress_outside_profile
+                    )
+                    or "nothing",
+                )
                 for p in part.pods
             ),
         ),
@@ -122,6 +141,10 @@ def render(report: Report) -> str:
         ("Violations", str(summary.violations)),
         ("Pods on qualified nodes", str(summary.compliant_pods)),
         ("Pods on other nodes", str(summary.non_compliant_pods)),
+        (
+            "Pods whose egress reaches past the profile",
+            str(summary.pods_with_egress_outside_profile),
+        ),
         ("Resident volumes", str(summary.resident_volumes)),
         ("Non-resident volumes", str(summary.non_resident_volumes)),
     )

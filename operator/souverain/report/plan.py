@@ -10,6 +10,7 @@ from pydantic import Field
 
 from souverain.api import CIDRRule, Port, SovereignNamespace, SovereigntyProfileSpec
 from souverain.api.egress import network
+from souverain.outcomes.egress import NAME_LABEL, PROFILE_LABEL, selects_only
 from souverain.reconcile import egress
 from souverain.reconcile.qualification import qualified_nodes, qualifies
 from souverain.reconcile.volume import residency
@@ -69,7 +70,11 @@ def _ports(rule: Mapping[str, Any]) -> list[Port] | None:
 
 
 def wide_rules(policy: Mapping[str, Any], spec: SovereigntyProfileSpec, profile: str) -> list[str]:
-    """The egress rules of a NetworkPolicy that reach outside the profile's allow-list."""
+    """The egress rules of a NetworkPolicy that reach outside the profile's allow-list
+    (none in a policy whose policyTypes leave out Egress: its rules are ignored)."""
+    types = (policy.get("spec") or {}).get("policyTypes")
+    if types and "Egress" not in types:
+        return []
     found = []
     for index, rule in enumerate((policy.get("spec") or {}).get("egress") or []):
         where = f"{policy['metadata']['name']} spec.egress[{index}]"
@@ -93,10 +98,12 @@ def wide_rules(policy: Mapping[str, Any], spec: SovereigntyProfileSpec, profile:
                 ):
                     found.append(f"{where}: {block['cidr']} is outside the allow-list")
             elif "namespaceSelector" in peer:
-                pinned = ((peer["namespaceSelector"] or {}).get("matchLabels") or {}).get(
-                    "souverain.io/profile"
-                )
-                if pinned != profile:
+                selector = peer["namespaceSelector"] or {}
+                namespace = str(policy["metadata"].get("namespace", ""))
+                if not (
+                    selects_only(selector, PROFILE_LABEL, profile)
+                    or selects_only(selector, NAME_LABEL, namespace)
+                ):
                     found.append(f"{where}: a namespaceSelector that reaches other namespaces")
     return found
 

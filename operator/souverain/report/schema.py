@@ -43,6 +43,13 @@ class PodEntry(Part):
     phase: str | None = None
     compliant: bool | None = None
     """Whether its node qualifies; empty while it is not scheduled."""
+    egress_isolated: bool | None = None
+    """Whether an Egress NetworkPolicy selects it; empty without a readable profile."""
+    egress: list[str] = Field(default_factory=list)
+    """Where its traffic may go: the effective egress of every NetworkPolicy that selects
+    it, whoever wrote them, each with the policy that allows it."""
+    egress_outside_profile: list[str] = Field(default_factory=list)
+    """What of that lies past the profile's floor (every destination when not isolated)."""
 
 
 class VolumeEntry(Part):
@@ -72,7 +79,11 @@ class EgressEntry(Part):
 
 
 ViolationKind = Literal[
-    "PodOnUnqualifiedNode", "NonResidentVolume", "EgressOutsideProfile", "NotReady"
+    "PodOnUnqualifiedNode",
+    "PodEgressOutsideProfile",
+    "NonResidentVolume",
+    "EgressOutsideProfile",
+    "NotReady",
 ]
 
 
@@ -111,6 +122,7 @@ class Summary(Part):
     violations: int
     compliant_pods: int
     non_compliant_pods: int
+    pods_with_egress_outside_profile: int = 0
     resident_volumes: int
     non_resident_volumes: int
 
