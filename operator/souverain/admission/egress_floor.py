@@ -43,10 +43,9 @@ from typing import Any, Final
 from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_name,
-    check_profile_name,
     policy_labels,
+    profile_binding,
     trusted_conditions,
-    validation_actions,
 )
 from souverain.admission.policy import cel_string as _cel_string
 from souverain.api import SovereigntyProfileSpec
@@ -263,19 +262,9 @@ def egress_floor_binding(profile_name: str, spec: SovereigntyProfileSpec) -> dic
     The profile is the policy's parameter: when it is missing, the policy refuses every
     NetworkPolicy write in those namespaces rather than letting them through.
     """
-    check_profile_name(profile_name)
-    enforced = spec.enforcement.mode == "Enforce"
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {
-            "name": egress_floor_binding_name(profile_name),
-            "labels": {**policy_labels(), PROFILE: profile_name},
-        },
-        "spec": {
-            "policyName": POLICY_NAME,
-            "paramRef": {"name": profile_name, "parameterNotFoundAction": "Deny"},
-            "matchResources": {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}},
-            "validationActions": validation_actions(enforced),
-        },
-    }
+    return profile_binding(
+        POLICY_NAME,
+        profile_name,
+        spec.enforcement.mode == "Enforce",
+        {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}},
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Final
+from typing import Any, Final
 
 from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
 
@@ -72,3 +72,43 @@ def check_profile_name(profile: str) -> None:
 def validation_actions(enforced: bool) -> list[str]:
     """Refuse in Enforce mode; warn and audit in Audit mode."""
     return ["Deny"] if enforced else ["Warn", "Audit"]
+
+
+def binding_stubs(policies: tuple[str, ...], profile: str) -> list[dict[str, Any]]:
+    """The kinds and names of a profile's bindings of ``policies``: enough to delete them."""
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": binding_name(policy, profile)},
+        }
+        for policy in policies
+    ]
+
+
+def profile_binding(
+    policy: str,
+    profile: str,
+    enforced: bool,
+    match_resources: dict[str, Any],
+    *,
+    param: bool = True,
+) -> dict[str, Any]:
+    """The binding of ``policy`` for ``profile``: the profile as its parameter (when
+    ``param``), the resources it selects, and actions that follow the enforcement mode.
+    A missing profile makes the policy refuse rather than let requests through."""
+    check_profile_name(profile)
+    spec: dict[str, Any] = {"policyName": policy}
+    if param:
+        spec["paramRef"] = {"name": profile, "parameterNotFoundAction": "Deny"}
+    spec["matchResources"] = match_resources
+    spec["validationActions"] = validation_actions(enforced)
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {
+            "name": binding_name(policy, profile),
+            "labels": {**policy_labels(), PROFILE: profile},
+        },
+        "spec": spec,
+    }

@@ -30,13 +30,12 @@ from typing import Any, Final
 
 from souverain import API_GROUP
 from souverain.admission.policy import (
-    binding_name,
+    binding_stubs,
     cel_string,
     cel_strings,
-    check_profile_name,
     policy_labels,
+    profile_binding,
     trusted_conditions,
-    validation_actions,
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE, SOVEREIGN_NAMESPACE
@@ -234,34 +233,19 @@ def protection_bindings(profile: str, spec: SovereigntyProfileSpec | None) -> li
     """The bindings of the three policies for one profile; with ``spec`` None, only their
     kinds and names (enough to delete them)."""
     if spec is None:
-        return [
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": binding_name(policy, profile)},
-            }
-            for policy in POLICY_NAMES
-        ]
-    check_profile_name(profile)
+        return binding_stubs(POLICY_NAMES, profile)
     selected = {"matchLabels": {PROFILE: profile}}
+    enforced = spec.enforcement.mode == "Enforce"
     return [
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {
-                "name": binding_name(policy, profile),
-                "labels": {**policy_labels(), PROFILE: profile},
-            },
-            "spec": {
-                "policyName": policy,
-                # A Namespace is matched on its own labels, the others on their namespace's.
-                "matchResources": (
-                    {"objectSelector": selected}
-                    if policy == NAMESPACE_LABELS
-                    else {"namespaceSelector": selected}
-                ),
-                "validationActions": validation_actions(spec.enforcement.mode == "Enforce"),
-            },
-        }
+        profile_binding(
+            policy,
+            profile,
+            enforced,
+            # A Namespace is matched on its own labels, the others on their namespace's.
+            {"objectSelector": selected}
+            if policy == NAMESPACE_LABELS
+            else {"namespaceSelector": selected},
+            param=False,
+        )
         for policy in POLICY_NAMES
     ]

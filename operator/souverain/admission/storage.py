@@ -39,12 +39,12 @@ from typing import Any, Final, get_args
 from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_name,
+    binding_stubs,
     cel_string,
     cel_strings,
-    check_profile_name,
     policy_labels,
+    profile_binding,
     trusted_conditions,
-    validation_actions,
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.api.profile import VolumeType
@@ -335,29 +335,7 @@ def storage_bindings(
     """The bindings of the storage policies for one profile; with ``spec`` None, only their
     kinds and names (enough to delete them)."""
     if spec is None:
-        return [
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": storage_binding_name(policy, profile_name)},
-            }
-            for policy in POLICY_NAMES
-        ]
-    check_profile_name(profile_name)
-    return [
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {
-                "name": storage_binding_name(policy, profile_name),
-                "labels": {**policy_labels(), PROFILE: profile_name},
-            },
-            "spec": {
-                "policyName": policy,
-                "paramRef": {"name": profile_name, "parameterNotFoundAction": "Deny"},
-                "matchResources": {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}},
-                "validationActions": validation_actions(spec.enforcement.mode == "Enforce"),
-            },
-        }
-        for policy in POLICY_NAMES
-    ]
+        return binding_stubs(POLICY_NAMES, profile_name)
+    selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}}
+    enforced = spec.enforcement.mode == "Enforce"
+    return [profile_binding(policy, profile_name, enforced, selected) for policy in POLICY_NAMES]
