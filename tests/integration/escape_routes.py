@@ -409,19 +409,79 @@ def _block(cidr: str) -> dict[str, Any]:
     return {"ipBlock": {"cidr": cidr}}
 
 
-@route("egress", "create-all-of-ipv4")
-def _all_ipv4(tenant: Tenant) -> None:
-    _create_refused(tenant, [{"to": [_block("0.0.0.0/0")]}], "spec.egress[0].to[0].ipBlock.cidr")
+def _namespaces(*expressions: dict[str, Any]) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchExpressions": list(expressions)}}
 
 
-@route("egress", "create-all-of-ipv6")
-def _all_ipv6(tenant: Tenant) -> None:
-    _create_refused(tenant, [{"to": [_block("::/0")]}], "spec.egress[0].to[0].ipBlock.cidr")
+TCP_443 = [{"protocol": "TCP", "port": 443}]
+PROFILE_KEY = "souverain.io/profile"
 
+WIDENINGS: dict[str, tuple[Callable[[Tenant], list[dict[str, Any]]], str]] = {
+    "all-of-ipv4": (lambda t: [{"to": [_block("0.0.0.0/0")]}], "spec.egress[0].to[0].ipBlock.cidr"),
+    "all-of-ipv6": (lambda t: [{"to": [_block("::/0")]}], "spec.egress[0].to[0].ipBlock.cidr"),
+    "split-halves-of-ipv4": (
+        lambda t: [{"to": [_block("0.0.0.0/1"), _block("128.0.0.0/1")]}],
+        "ipBlock.cidr",
+    ),
+    "excluded-block": (lambda t: [{"to": [_block("10.255.0.0/24")], "ports": TCP_443}], "ipBlock"),
+    "port-outside": (
+        lambda t: [{"to": [_block("10.1.0.0/16")], "ports": [{"protocol": "TCP", "port": 22}]}],
+        "ports",
+    ),
+    "named-port": (
+        lambda t: [
+            {"to": [_block("10.1.0.0/16")], "ports": [{"protocol": "TCP", "port": "https"}]}
+        ],
+        "ports",
+    ),
+    "rule-without-destination": (lambda t: [{"ports": TCP_443}], "spec.egress[0].to is empty"),
+    "every-namespace": (lambda t: [{"to": [{"namespaceSelector": {}}]}], "namespaceSelector"),
+    "profile-exists-selector": (
+        lambda t: [{"to": [_namespaces({"key": PROFILE_KEY, "operator": "Exists"})]}],
+        "namespaceSelector",
+    ),
+    "profile-in-two-values": (
+        lambda t: [
+            {
+                "to": [
+                    _namespaces({"key": PROFILE_KEY, "operator": "In", "values": [t.profile, "x"]})
+                ]
+            }
+        ],
+        "namespaceSelector",
+    ),
+    "profile-notin-selector": (
+        lambda t: [
+            {"to": [_namespaces({"key": PROFILE_KEY, "operator": "NotIn", "values": ["x"]})]}
+        ],
+        "namespaceSelector",
+    ),
+    "kube-system-by-name": (
+        lambda t: [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        }
+                    }
+                ]
+            }
+        ],
+        "namespaceSelector",
+    ),
+}
+"""Policies a tenant creates to widen egress, each refused by the floor naming the field."""
 
-@route("egress", "create-split-halves-of-ipv4")
-def _halves(tenant: Tenant) -> None:
-    _create_refused(tenant, [{"to": [_block("0.0.0.0/1"), _block("128.0.0.0/1")]}], "ipBlock.cidr")
+for _widening, (_egress, _field) in WIDENINGS.items():
+
+    @route("egress", f"create-{_widening}")
+    def _create(
+        tenant: Tenant,
+        egress: Callable[[Tenant], list[dict[str, Any]]] = _egress,
+        field: str = _field,
+    ) -> None:
+        _create_refused(tenant, egress(tenant), field)
 
 
 @route("egress", "create-host-bits-set")
@@ -430,81 +490,10 @@ def _host_bits(tenant: Tenant) -> None:
     # API server's own validation refuses it, naming the field.
     _create_refused(
         tenant,
-        [{"to": [_block("10.255.0.1/8")], "ports": [{"protocol": "TCP", "port": 443}]}],
+        [{"to": [_block("10.255.0.1/8")], "ports": TCP_443}],
         "spec.egress[0].to[0].ipBlock.cidr",
         by="",
     )
-
-
-@route("egress", "create-excluded-block")
-def _excluded(tenant: Tenant) -> None:
-    _create_refused(
-        tenant,
-        [{"to": [_block("10.255.0.0/24")], "ports": [{"protocol": "TCP", "port": 443}]}],
-        "ipBlock",
-    )
-
-
-@route("egress", "create-port-outside")
-def _port(tenant: Tenant) -> None:
-    _create_refused(
-        tenant,
-        [{"to": [_block("10.1.0.0/16")], "ports": [{"protocol": "TCP", "port": 22}]}],
-        "ports",
-    )
-
-
-@route("egress", "create-named-port")
-def _named_port(tenant: Tenant) -> None:
-    _create_refused(
-        tenant,
-        [{"to": [_block("10.1.0.0/16")], "ports": [{"protocol": "TCP", "port": "https"}]}],
-        "ports",
-    )
-
-
-@route("egress", "create-rule-without-destination")
-def _no_destination(tenant: Tenant) -> None:
-    _create_refused(
-        tenant, [{"ports": [{"protocol": "TCP", "port": 443}]}], "spec.egress[0].to is empty"
-    )
-
-
-@route("egress", "create-every-namespace")
-def _every_namespace(tenant: Tenant) -> None:
-    _create_refused(tenant, [{"to": [{"namespaceSelector": {}}]}], "namespaceSelector")
-
-
-@route("egress", "create-profile-exists-selector")
-def _exists_selector(tenant: Tenant) -> None:
-    selector = {"matchExpressions": [{"key": "souverain.io/profile", "operator": "Exists"}]}
-    _create_refused(tenant, [{"to": [{"namespaceSelector": selector}]}], "namespaceSelector")
-
-
-@route("egress", "create-profile-in-two-values")
-def _two_values(tenant: Tenant) -> None:
-    selector = {
-        "matchExpressions": [
-            {"key": "souverain.io/profile", "operator": "In", "values": [tenant.profile, "other"]}
-        ]
-    }
-    _create_refused(tenant, [{"to": [{"namespaceSelector": selector}]}], "namespaceSelector")
-
-
-@route("egress", "create-profile-notin-selector")
-def _notin(tenant: Tenant) -> None:
-    selector = {
-        "matchExpressions": [
-            {"key": "souverain.io/profile", "operator": "NotIn", "values": ["other"]}
-        ]
-    }
-    _create_refused(tenant, [{"to": [{"namespaceSelector": selector}]}], "namespaceSelector")
-
-
-@route("egress", "create-kube-system-by-name")
-def _kube_system(tenant: Tenant) -> None:
-    selector = {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
-    _create_refused(tenant, [{"to": [{"namespaceSelector": selector}]}], "namespaceSelector")
 
 
 @route("egress", "update-own-policy-to-wide")
