@@ -611,7 +611,7 @@ def test_stateful_sets_and_ephemeral_volumes_on_other_classes_are_refused(
         "the storage policy to refuse an ephemeral volume",
     )
     assert (
-        f"spec.volumes scratch: ephemeral.volumeClaimTemplate.spec.storageClassName {OUTSIDE}"
+        f"spec.volumes[0] scratch: ephemeral.volumeClaimTemplate.spec.storageClassName {OUTSIDE}"
         in refused
     )
     allowed = pod(LATE)
