@@ -414,6 +414,10 @@ def _namespaces(*expressions: dict[str, Any]) -> dict[str, Any]:
 
 
 TCP_443 = [{"protocol": "TCP", "port": 443}]
+CLUSTER_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
 PROFILE_KEY = "souverain.io/profile"
 
 WIDENINGS: dict[str, tuple[Callable[[Tenant], list[dict[str, Any]]], str]] = {
@@ -454,6 +458,10 @@ WIDENINGS: dict[str, tuple[Callable[[Tenant], list[dict[str, Any]]], str]] = {
         lambda t: [
             {"to": [_namespaces({"key": PROFILE_KEY, "operator": "NotIn", "values": ["x"]})]}
         ],
+        "namespaceSelector",
+    ),
+    "cluster-dns-on-every-port": (
+        lambda t: [{"to": [CLUSTER_DNS]}],
         "namespaceSelector",
     ),
     "kube-system-by-name": (

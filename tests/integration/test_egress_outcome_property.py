@@ -119,12 +119,19 @@ peers = st.one_of(
     ),
     st.builds(lambda block: {"ipBlock": block}, blocks),
     st.builds(lambda block: {"ipBlock": block}, blocks),
+    st.just(
+        {
+            "namespaceSelector": {"matchLabels": {name_label: "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ),
 )
 ports = st.sampled_from(
     [
         {"protocol": "TCP", "port": 443},
         {"protocol": "TCP", "port": 443},
         {"port": 443},
+        {"protocol": "UDP", "port": 53},
         {"protocol": "TCP", "port": 22},
         {"protocol": "UDP", "port": 443},
         {"protocol": "TCP", "port": 443, "endPort": 445},

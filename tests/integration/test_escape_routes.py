@@ -17,6 +17,7 @@ from tests.integration.conftest import Cluster, Operator, wait_for
 from tests.integration.escape_routes import (
     ALLOWED_CLASS,
     ALLOWED_NFS,
+    CLUSTER_DNS,
     NO_SCHEDULER,
     PROFILE_CIDRS,
     ROUTES,
@@ -234,7 +235,10 @@ def test_what_lies_inside_is_accepted(tenant: Tenant, state: str, cleanup: None)
             "spec": {
                 "podSelector": {},
                 "policyTypes": ["Egress"],
-                "egress": [{"to": equivalent, "ports": [{"protocol": "TCP", "port": 443}]}],
+                "egress": [
+                    {"to": equivalent, "ports": [{"protocol": "TCP", "port": 443}]},
+                    {"to": [CLUSTER_DNS], "ports": [{"protocol": "UDP", "port": 53}]},
+                ],
             },
         },
     )

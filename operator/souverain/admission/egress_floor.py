@@ -15,6 +15,9 @@ A rule is inside the floor when each of its destinations is:
   listing only the profile), or the policy's own namespace (one that requires
   ``kubernetes.io/metadata.name`` to be its name); anything else can reach other
   namespaces;
+- the cluster DNS as the operator's own policy reaches it (pods labelled
+  ``k8s-app=kube-dns`` of ``kube-system``), on port 53 over UDP or TCP only, when the
+  profile allows DNS;
 - an ipBlock inside one of the profile's networks that also excludes the blocks the
   profile excludes, in a rule whose ports all lie within that network's ports when it
   lists some (a rule without ports, or with a named port, allows more).
@@ -74,14 +77,14 @@ def _profile_text(text: str) -> str:
 _NAME_LABEL: Final = "kubernetes.io/metadata.name"
 
 
-def _selector_pins(key: str, value: str) -> str:
-    """CEL: the peer's namespaceSelector requires label ``key`` to be ``value`` (a CEL
+def _selector_pins(key: str, value: str, selector: str = "peer.namespaceSelector") -> str:
+    """CEL: the peer's ``selector`` requires label ``key`` to be ``value`` (a CEL
     expression), whether it says so in matchLabels or in an In expression."""
     return (
-        f"(has(peer.namespaceSelector.matchLabels) && {_cel_string(key)}"
-        f" in peer.namespaceSelector.matchLabels"
-        f" && peer.namespaceSelector.matchLabels[{_cel_string(key)}] == {value})"
-        " || peer.namespaceSelector.?matchExpressions.orValue([]).exists(e,"
+        f"(has({selector}.matchLabels) && {_cel_string(key)}"
+        f" in {selector}.matchLabels"
+        f" && {selector}.matchLabels[{_cel_string(key)}] == {value})"
+        f" || {selector}.?matchExpressions.orValue([]).exists(e,"
         f" e.key == {_cel_string(key)} && e.operator == 'In' && e.values.all(v, v == {value}))"
     )
 
@@ -91,6 +94,19 @@ def _selector_pins(key: str, value: str) -> str:
 _PINNED: Final = (
     f"{_selector_pins(PROFILE, 'variables.profile')}"
     f" || {_selector_pins(_NAME_LABEL, 'request.namespace')}"
+)
+
+# The cluster DNS, as the operator's own policy reaches it, when the profile allows DNS:
+# kube-dns pods of kube-system, on port 53 only.
+_CLUSTER_DNS: Final = (
+    "params.spec.?egress.?allowDNS.orValue(true)"
+    f" && ({_selector_pins(_NAME_LABEL, _cel_string('kube-system'))})"
+    " && has(peer.podSelector)"
+    f" && ({_selector_pins('k8s-app', _cel_string('kube-dns'), 'peer.podSelector')})"
+    " && has(rule.ports) && size(rule.ports) > 0 && rule.ports.all(port,"
+    " has(port.port) && type(port.port) == int && port.port == 53"
+    " && (!has(port.endPort) || port.endPort == 53)"
+    " && (has(port.protocol) ? port.protocol : 'TCP') in ['UDP', 'TCP'])"
 )
 
 _CONTAINING: Final = "cidr(allowed.cidr).containsCIDR(peer.ipBlock.cidr)"
@@ -155,7 +171,7 @@ _OTHER_NAMESPACES: Final = (
 )
 _PEER_REFUSAL: Final = (
     f"has(peer.ipBlock) ? ({_IP_BLOCK_REFUSAL})"
-    f" : has(peer.namespaceSelector) && !({_PINNED})"
+    f" : has(peer.namespaceSelector) && !({_PINNED}) && !({_CLUSTER_DNS})"
     f" ? {_PEER_PATH} + {_profile_text(_OTHER_NAMESPACES)} + variables.profile"
     " : ''"
 )
