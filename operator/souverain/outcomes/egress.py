@@ -236,11 +236,6 @@ def _ports_list_text(ports: list[PortRange]) -> str:
     return ", ".join(_ports_text(*port) for port in ports)
 
 
-def box_text(box: Box) -> str:
-    addresses = _address_text(box.version, box.first, box.last)
-    return f"{addresses} on {_ports_text(box.protocol, box.low, box.high)}"
-
-
 # -- the floor and the outcome ----------------------------------------------------
 
 
@@ -286,10 +281,35 @@ def _is_egress(policy: Mapping[str, Any]) -> bool:
     return "Egress" in types
 
 
+def selector_text(selector: Selector | None) -> str:
+    """A label selector as a person reads it: ``app=web, tier In (a, b)``."""
+    selector = selector or {}
+    parts = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
+    for expression in selector.get("matchExpressions") or []:
+        values = expression.get("values") or []
+        suffix = f" ({', '.join(values)})" if values else ""
+        parts.append(f"{expression.get('key')} {expression.get('operator')}{suffix}")
+    return ", ".join(parts)
+
+
 def _pods_text(selector: Selector | None) -> str:
-    if not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions")):
-        return "all pods"
-    return f"pods matching {dict(selector)}"
+    text = selector_text(selector)
+    return f"pods {text}" if text else "all pods"
+
+
+def _boxes_text(boxes: list[Box]) -> list[str]:
+    """Boxes as text, those that differ only by protocol said once."""
+    grouped: dict[tuple[int, int, int, int, int], set[str]] = {}
+    for box in boxes:
+        grouped.setdefault((box.version, box.first, box.last, box.low, box.high), set()).add(
+            box.protocol
+        )
+    texts = []
+    for (version, first, last, low, high), protocols in grouped.items():
+        addresses = _address_text(version, first, last)
+        ports = [(protocol, low, high) for protocol in sorted(protocols)]
+        texts.append(f"{addresses} on {_ports_list_text(ports)}")
+    return texts
 
 
 def _peer_outcome(
@@ -303,12 +323,14 @@ def _peer_outcome(
             f" except {', '.join(block['except'])}" if block.get("except") else ""
         )
         left = uncovered(address_boxes(str(block["cidr"]), block.get("except") or [], ports), cover)
-        return f"{text} on {ports_text}", [box_text(box) for box in left]
+        return f"{text} on {ports_text}", _boxes_text(left)
     pods = peer.get("podSelector")
     if "namespaceSelector" not in peer:
         return f"{_pods_text(pods)} of namespace {floor.namespace} on {ports_text}", []
     namespaces = peer.get("namespaceSelector") or {}
-    text = f"{_pods_text(pods)} of namespaces matching {dict(namespaces)} on {ports_text}"
+    scope = selector_text(namespaces)
+    where = f"namespaces {scope}" if scope else "every namespace"
+    text = f"{_pods_text(pods)} of {where} on {ports_text}"
     if selects_nothing(pods) or selects_only(namespaces, PROFILE_LABEL, floor.profile):
         return text, []
     if selects_only(namespaces, NAME_LABEL, floor.namespace):
