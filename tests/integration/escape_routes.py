@@ -598,16 +598,20 @@ def _retype(tenant: Tenant) -> None:
 
 @route("egress", "widen-allow-profile-egress")
 def _widen(tenant: Tenant) -> None:
-    _operator_policy_refused(
-        tenant,
-        "souverain-allow-profile-egress",
+    message = refused(
         lambda: tenant.networking.patch_namespaced_network_policy(
             "souverain-allow-profile-egress",
             tenant.namespace,
             {"spec": {"egress": [{"to": [_block("0.0.0.0/0")]}]}},
         ),
-        "may change it",
+        "souverain-allow-profile-egress",
     )
+    # Both the protection and the floor refuse it; the API server names the first it ran.
+    assert (
+        "is kept by souverain" in message
+        or "spec.egress[0].to[0].ipBlock.cidr 0.0.0.0/0" in message
+    ), message
+    egress_holds(tenant)
 
 
 @route("egress", "unlabel-deny-egress")
