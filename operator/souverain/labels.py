@@ -21,6 +21,9 @@ MANAGED_BY_VALUE: Final = "souverain"
 
 PART_OF: Final = "app.kubernetes.io/part-of"
 
+RESIDENT_VOLUME: Final = f"{API_GROUP}/resident-volume"
+"""On a PersistentVolumeClaim: the ResidentVolume it was made for (kept when retained)."""
+
 RETAINED: Final = f"{API_GROUP}/retained"
 """On an object left in place when its owner was deleted with a Retain policy."""
 

@@ -21,8 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from souverain.admission.storage import CLAIMS, POD_VOLUMES, STATEFULSETS
-from souverain.labels import MANAGED_BY, RETAINED
-from souverain.reconcile.volume import RESIDENT_VOLUME
+from souverain.labels import MANAGED_BY, RESIDENT_VOLUME, RETAINED
 from tests.integration.conftest import Cluster, Operator, wait_for
 
 GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "residentvolumes"

@@ -11,8 +11,8 @@ import pytest
 from souverain import labels
 from souverain.api import ResidentVolume, SovereigntyProfileSpec
 from souverain.api import conditions as c
+from souverain.labels import RESIDENT_VOLUME
 from souverain.reconcile.volume import (
-    RESIDENT_VOLUME,
     belongs,
     claim_size,
     class_problem,

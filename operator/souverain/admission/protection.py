@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from souverain import API_GROUP
 from souverain.admission.policy import (
     binding_stubs,
     cel_string,
@@ -38,14 +37,13 @@ from souverain.admission.policy import (
     trusted_conditions,
 )
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import PROFILE, SOVEREIGN_NAMESPACE
+from souverain.api.names import RESERVED_DOMAIN
+from souverain.labels import PROFILE, RESIDENT_VOLUME, SOVEREIGN_NAMESPACE
 
 MANAGED_OBJECTS: Final = "souverain-managed-objects"
 RESIDENT_CLAIMS: Final = "souverain-resident-claims"
 NAMESPACE_LABELS: Final = "souverain-namespace-labels"
 POLICY_NAMES: Final = (MANAGED_OBJECTS, RESIDENT_CLAIMS, NAMESPACE_LABELS)
-
-RESIDENT_VOLUME_LABEL: Final = f"{API_GROUP}/resident-volume"
 
 CLUSTER_CONTROLLERS: Final = (
     # The controller-manager under one identity, or one service account per controller.
@@ -55,7 +53,7 @@ CLUSTER_CONTROLLERS: Final = (
 )
 """Controllers that delete a namespace's content and collect garbage: they pass."""
 
-_RESERVED_PREFIX: Final = f"{API_GROUP}/"
+_RESERVED_PREFIX: Final = f"{RESERVED_DOMAIN}/"
 
 _TERMINATING: Final = "has(namespaceObject.metadata.deletionTimestamp)"
 _WHO_MAY: Final = "only the operator ({operator}) and cluster administrators may"
@@ -147,7 +145,7 @@ def _managed_objects(operator_username: str) -> dict[str, Any]:
 
 def _resident_claims(operator_username: str) -> dict[str, Any]:
     who = _who_may(operator_username)
-    label = cel_string(RESIDENT_VOLUME_LABEL)
+    label = cel_string(RESIDENT_VOLUME)
     kept = (
         f"({_reserved_labels_kept('object', 'oldObject')})"
         " && object.metadata.?ownerReferences.orValue([])"
@@ -158,7 +156,7 @@ def _resident_claims(operator_username: str) -> dict[str, Any]:
             "resourceRules": [_rule("", "v1", "persistentvolumeclaims", ["UPDATE", "DELETE"])],
             "matchPolicy": "Equivalent",
             "namespaceSelector": _exists(PROFILE),
-            "objectSelector": _exists(RESIDENT_VOLUME_LABEL),
+            "objectSelector": _exists(RESIDENT_VOLUME),
         },
         "variables": [
             {"name": "owner", "expression": f"oldObject.metadata.?labels[{label}].orValue('')"},

@@ -17,9 +17,9 @@ from souverain.api.conditions import Condition, find_condition
 from souverain.handlers import events
 from souverain.handlers.indices import first, given
 from souverain.kubeapi import KubeApi
+from souverain.labels import RESIDENT_VOLUME
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
 from souverain.reconcile.volume import (
-    RESIDENT_VOLUME,
     VolumePlan,
     belongs,
     effective_class,

@@ -19,15 +19,13 @@ from typing import Any, Final
 
 from kubernetes.utils.quantity import parse_quantity
 
-from souverain import API_GROUP, labels
+from souverain import labels
 from souverain.api import Condition, ResidentVolume, SovereigntyProfileSpec, Storage
 from souverain.api import conditions as c
 from souverain.api.resource import GROUP_VERSION
+from souverain.labels import RESIDENT_VOLUME
 from souverain.reconcile.conditions import condition
 from souverain.reconcile.qualification import qualifies
-
-RESIDENT_VOLUME: Final = f"{API_GROUP}/resident-volume"
-"""On a PersistentVolumeClaim: the ResidentVolume it was made for (kept when retained)."""
 
 REGION: Final = "topology.kubernetes.io/region"
 ZONE: Final = "topology.kubernetes.io/zone"
