@@ -46,8 +46,10 @@ from typing import Any, Final
 from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_name,
+    label_exists,
     policy_labels,
     profile_binding,
+    resource_rule,
     trusted_conditions,
 )
 from souverain.admission.policy import cel_string as _cel_string
@@ -238,17 +240,12 @@ def egress_floor_policy(operator_username: str) -> dict[str, Any]:
             "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
             "matchConstraints": {
                 "resourceRules": [
-                    {
-                        "apiGroups": ["networking.k8s.io"],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["networkpolicies"],
-                    }
+                    resource_rule("networking.k8s.io", ["networkpolicies"], ["CREATE", "UPDATE"])
                 ],
                 # A listed version (not "*") lets the API server type-check the CEL;
                 # Equivalent still matches NetworkPolicies written through other versions.
                 "matchPolicy": "Equivalent",
-                "namespaceSelector": {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]},
+                "namespaceSelector": label_exists(PROFILE),
             },
             "matchConditions": [
                 *trusted_conditions(operator_username),

@@ -30,7 +30,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from souverain import API_GROUP, API_VERSION
-from souverain.admission.policy import binding_name, policy_labels, validation_actions
+from souverain.admission.policy import (
+    binding_name,
+    label_exists,
+    policy_labels,
+    validation_actions,
+)
 from souverain.admission.policy import cel_string as _cel_string
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
@@ -243,7 +248,7 @@ def _policy_spec() -> dict[str, Any]:
         "matchConstraints": {
             "resourceRules": [_POD_RULES],
             "matchPolicy": "Equivalent",
-            "namespaceSelector": {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]},
+            "namespaceSelector": label_exists(PROFILE),
         },
     }
 
@@ -449,7 +454,7 @@ def webhook_configurations(
     and lets the scheduler's own bindings through so that scheduling goes on while the
     operator is down.
     """
-    scope = {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]}
+    scope = label_exists(PROFILE)
     common = {
         "admissionReviewVersions": ["v1"],
         "sideEffects": "None",

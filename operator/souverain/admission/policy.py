@@ -74,6 +74,34 @@ def validation_actions(enforced: bool) -> list[str]:
     return ["Deny"] if enforced else ["Warn", "Audit"]
 
 
+def resource_rule(
+    group: str, resources: list[str], operations: list[str], version: str = "v1"
+) -> dict[str, Any]:
+    """A rule of ``matchConstraints``: the resources of one group and version, and the
+    operations on them. A listed version (not "*") lets the API server type-check CEL."""
+    return {
+        "apiGroups": [group],
+        "apiVersions": [version],
+        "operations": operations,
+        "resources": resources,
+    }
+
+
+def label_exists(key: str) -> dict[str, Any]:
+    """A label selector that matches objects carrying the label ``key``."""
+    return {"matchExpressions": [{"key": key, "operator": "Exists"}]}
+
+
+def validating_admission_policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A ValidatingAdmissionPolicy of the operator's that fails closed."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name, "labels": policy_labels()},
+        "spec": {"failurePolicy": "Fail", **spec},
+    }
+
+
 def binding_stubs(policies: tuple[str, ...], profile: str) -> list[dict[str, Any]]:
     """The kinds and names of a profile's bindings of ``policies``: enough to delete them."""
     return [

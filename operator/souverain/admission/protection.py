@@ -32,9 +32,11 @@ from souverain.admission.policy import (
     binding_stubs,
     cel_string,
     cel_strings,
-    policy_labels,
+    label_exists,
     profile_binding,
+    resource_rule,
     trusted_conditions,
+    validating_admission_policy,
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.api.names import RESERVED_DOMAIN
@@ -85,19 +87,6 @@ def _conditions(operator_username: str) -> list[dict[str, str]]:
     ]
 
 
-def _rule(group: str, version: str, resource: str, operations: list[str]) -> dict[str, Any]:
-    return {
-        "apiGroups": [group],
-        "apiVersions": [version],
-        "operations": operations,
-        "resources": [resource],
-    }
-
-
-def _exists(key: str) -> dict[str, Any]:
-    return {"matchExpressions": [{"key": key, "operator": "Exists"}]}
-
-
 def _managed_objects(operator_username: str) -> dict[str, Any]:
     operations = ["CREATE", "UPDATE", "DELETE"]
     who = _who_may(operator_username)
@@ -105,14 +94,14 @@ def _managed_objects(operator_username: str) -> dict[str, Any]:
     return {
         "matchConstraints": {
             "resourceRules": [
-                _rule("networking.k8s.io", "v1", "networkpolicies", operations),
-                _rule("rbac.authorization.k8s.io", "v1", "rolebindings", operations),
-                _rule("cilium.io", "v2", "ciliumnetworkpolicies", operations),
+                resource_rule("networking.k8s.io", ["networkpolicies"], operations),
+                resource_rule("rbac.authorization.k8s.io", ["rolebindings"], operations),
+                resource_rule("cilium.io", ["ciliumnetworkpolicies"], operations, "v2"),
             ],
             "matchPolicy": "Equivalent",
-            "namespaceSelector": _exists(PROFILE),
+            "namespaceSelector": label_exists(PROFILE),
             # Matches when the object before or after the request carries the label.
-            "objectSelector": _exists(SOVEREIGN_NAMESPACE),
+            "objectSelector": label_exists(SOVEREIGN_NAMESPACE),
         },
         "variables": [
             {
@@ -153,10 +142,10 @@ def _resident_claims(operator_username: str) -> dict[str, Any]:
     )
     return {
         "matchConstraints": {
-            "resourceRules": [_rule("", "v1", "persistentvolumeclaims", ["UPDATE", "DELETE"])],
+            "resourceRules": [resource_rule("", ["persistentvolumeclaims"], ["UPDATE", "DELETE"])],
             "matchPolicy": "Equivalent",
-            "namespaceSelector": _exists(PROFILE),
-            "objectSelector": _exists(RESIDENT_VOLUME),
+            "namespaceSelector": label_exists(PROFILE),
+            "objectSelector": label_exists(RESIDENT_VOLUME),
         },
         "variables": [
             {"name": "owner", "expression": f"oldObject.metadata.?labels[{label}].orValue('')"},
@@ -181,9 +170,9 @@ def _namespace_labels(operator_username: str) -> dict[str, Any]:
     who = _who_may(operator_username)
     return {
         "matchConstraints": {
-            "resourceRules": [_rule("", "v1", "namespaces", ["UPDATE"])],
+            "resourceRules": [resource_rule("", ["namespaces"], ["UPDATE"])],
             "matchPolicy": "Equivalent",
-            "objectSelector": _exists(PROFILE),
+            "objectSelector": label_exists(PROFILE),
         },
         "validations": [
             {
@@ -213,16 +202,13 @@ def protection_policies(operator_username: str) -> list[dict[str, Any]]:
     them. They do nothing until bindings from :func:`protection_bindings` select a
     profile's namespaces."""
     return [
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name, "labels": policy_labels()},
-            "spec": {
-                "failurePolicy": "Fail",
+        validating_admission_policy(
+            name,
+            {
                 "matchConditions": _conditions(operator_username),
                 **_BUILDERS[name](operator_username),
             },
-        }
+        )
         for name in POLICY_NAMES
     ]
 

@@ -42,9 +42,11 @@ from souverain.admission.policy import (
     binding_stubs,
     cel_string,
     cel_strings,
-    policy_labels,
+    label_exists,
     profile_binding,
+    resource_rule,
     trusted_conditions,
+    validating_admission_policy,
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.api.profile import VolumeType
@@ -165,22 +167,13 @@ _VOLUMES_VALIDATION: Final = {
 }
 
 
-def _resource(group: str, resources: list[str], operations: list[str]) -> dict[str, Any]:
-    return {
-        "apiGroups": [group],
-        "apiVersions": ["v1"],
-        "operations": operations,
-        "resources": resources,
-    }
-
-
 _WRITES: Final = ["CREATE", "UPDATE"]
 _TEMPLATE_VOLUMES: Final = "object.spec.?template.?spec.?volumes"
 _JOB_TEMPLATE_VOLUMES: Final = "object.spec.jobTemplate.spec.template.spec.?volumes"
 
 _SPECS: Final[dict[str, dict[str, Any]]] = {
     CLAIMS: {
-        "rules": [_resource("", ["persistentvolumeclaims"], _WRITES)],
+        "rules": [resource_rule("", ["persistentvolumeclaims"], _WRITES)],
         "changed": "object.spec.?storageClassName.orValue('')"
         " != oldObject.spec.?storageClassName.orValue('')"
         " || object.spec.?volumeName.orValue('') != oldObject.spec.?volumeName.orValue('')",
@@ -210,7 +203,7 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
         ],
     },
     STATEFULSETS: {
-        "rules": [_resource("apps", ["statefulsets"], _WRITES)],
+        "rules": [resource_rule("apps", ["statefulsets"], _WRITES)],
         "changed": "object.spec.?volumeClaimTemplates.orValue([])"
         " != oldObject.spec.?volumeClaimTemplates.orValue([])",
         "variables": (
@@ -241,18 +234,18 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
     },
     POD_VOLUMES: {
         # Volumes of a pod cannot change once it exists.
-        "rules": [_resource("", ["pods"], ["CREATE"])],
+        "rules": [resource_rule("", ["pods"], ["CREATE"])],
         "changed": None,
         "variables": _volume_variables("object.spec.?volumes", "spec.volumes"),
         "validations": [_VOLUMES_VALIDATION],
     },
     WORKLOADS: {
         "rules": [
-            _resource(
+            resource_rule(
                 "apps", ["deployments", "replicasets", "statefulsets", "daemonsets"], _WRITES
             ),
-            _resource("batch", ["jobs"], _WRITES),
-            _resource("", ["replicationcontrollers"], _WRITES),
+            resource_rule("batch", ["jobs"], _WRITES),
+            resource_rule("", ["replicationcontrollers"], _WRITES),
         ],
         "changed": f"{_TEMPLATE_VOLUMES}.orValue([])"
         " != oldObject.spec.?template.?spec.?volumes.orValue([])",
@@ -260,7 +253,7 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
         "validations": [_VOLUMES_VALIDATION],
     },
     CRONJOBS: {
-        "rules": [_resource("batch", ["cronjobs"], _WRITES)],
+        "rules": [resource_rule("batch", ["cronjobs"], _WRITES)],
         "changed": f"{_JOB_TEMPLATE_VOLUMES}.orValue([])"
         " != oldObject.spec.jobTemplate.spec.template.spec.?volumes.orValue([])",
         "variables": _volume_variables(
@@ -295,12 +288,9 @@ def storage_policies(operator_username: str) -> list[dict[str, Any]]:
     Requests from ``operator_username`` and from ``system:masters`` pass; the policies do
     nothing until bindings from :func:`storage_bindings` hand them a profile."""
     return [
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name, "labels": policy_labels()},
-            "spec": {
-                "failurePolicy": "Fail",
+        validating_admission_policy(
+            name,
+            {
                 "paramKind": {
                     "apiVersion": f"{API_GROUP}/{API_VERSION}",
                     "kind": "SovereigntyProfile",
@@ -308,9 +298,7 @@ def storage_policies(operator_username: str) -> list[dict[str, Any]]:
                 "matchConstraints": {
                     "resourceRules": spec["rules"],
                     "matchPolicy": "Equivalent",
-                    "namespaceSelector": {
-                        "matchExpressions": [{"key": PROFILE, "operator": "Exists"}]
-                    },
+                    "namespaceSelector": label_exists(PROFILE),
                 },
                 "matchConditions": _conditions(operator_username, spec),
                 "variables": [
@@ -319,7 +307,7 @@ def storage_policies(operator_username: str) -> list[dict[str, Any]]:
                 ],
                 "validations": [dict(validation) for validation in spec["validations"]],
             },
-        }
+        )
         for name, spec in _SPECS.items()
     ]
 
