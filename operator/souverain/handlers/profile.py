@@ -53,13 +53,31 @@ def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> 
     return True
 
 
+def _apply_admission(api: KubeApi, bindings: list[dict[str, Any]]) -> None:
+    """Applies the profile's bindings and the cluster-wide policies they refer to
+    (applying an unchanged object again is a no-op)."""
+    if not bindings:
+        return
+    operator = operator_username()
+    for policy in [
+        egress_floor.egress_floor_policy(operator),
+        *storage.storage_policies(operator),
+        *protection.protection_policies(operator),
+        *bindings,
+    ]:
+        api.apply(policy)
+
+
 def converge_profile(
     api: KubeApi,
     body: dict[str, Any],
     node_labels: kopf.Index[str, Any],
     bound: list[str],
+    *,
+    admission: bool = True,
 ) -> None:
-    """Applies the profile's admission policy binding and writes its status."""
+    """Applies the profile's admission policies and bindings (unless ``admission`` is
+    False: they follow the spec, not the nodes) and writes its status."""
     name = body["metadata"]["name"]
     generation = body["metadata"].get("generation")
     with metrics.reconciling(KIND):
@@ -73,16 +91,8 @@ def converge_profile(
         nodes = {node: first(node_labels, node) or {} for node in node_labels}
         plan = plan_profile(name, generation, spec, nodes, **placement_handlers.native_layers(api))
         placement_handlers.keep_policies(api, name, plan.admission)
-        if plan.admission:
-            # The cluster-wide policy the bindings refer to; applying it again is a no-op.
-            api.apply(egress_floor.egress_floor_policy(operator_username()))
-            for policy in [
-                *storage.storage_policies(operator_username()),
-                *protection.protection_policies(operator_username()),
-            ]:
-                api.apply(policy)
-        for obj in plan.admission:
-            api.apply(obj)
+        if admission:
+            _apply_admission(api, plan.admission)
         metrics.record_qualified_nodes(name, len(plan.qualified_nodes))
         write_status(
             api, body, _status(body, plan.conditions, len(plan.qualified_nodes), len(bound))
@@ -118,7 +128,11 @@ def recount(memo: kopf.Memo, **kwargs: Any) -> None:
             continue
         try:
             converge_profile(
-                memo.kube, body, node_labels, _bound(namespaces_by_profile, profile_name)
+                memo.kube,
+                body,
+                node_labels,
+                _bound(namespaces_by_profile, profile_name),
+                admission=False,
             )
         except kopf.PermanentError:
             continue
