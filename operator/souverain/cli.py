@@ -8,36 +8,34 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from souverain.settings import RunOptions, WebhookOptions
 
 
 def _run(args: argparse.Namespace) -> int:
-    import kopf
+    from souverain.runtime.main import run
 
-    if args.metrics:
-        os.environ["SOUVERAIN_METRICS_ADDRESS"] = args.metrics
-    os.environ["SOUVERAIN_WEBHOOK_LISTEN"] = args.webhook_listen
-    os.environ["SOUVERAIN_WEBHOOK_URL"] = args.webhook_url
-    os.environ["SOUVERAIN_WEBHOOK_SERVICE"] = args.webhook_service
-    os.environ["SOUVERAIN_WEBHOOK_CERT_DIR"] = args.webhook_cert_dir
-    os.environ["SOUVERAIN_ADMISSION_LAYERS"] = args.admission_layers
-
-    import souverain.handlers  # noqa: F401  (registers the handlers)
-
-    kopf.configure(
+    options = RunOptions(
+        log_format=args.log_format,
         verbose=args.verbose,
-        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+        liveness=args.liveness,
+        metrics=args.metrics,
+        lease=args.lease,
+        identity=args.identity,
+        lease_seconds=args.lease_seconds,
+        watch_seconds=args.watch_seconds,
     )
-    kopf.run(
-        clusterwide=True,
-        liveness_endpoint=f"http://{args.liveness}/healthz" if args.liveness else None,
-        standalone=args.peering is None,
-        peering_name=args.peering,
-        priority=args.priority,
+    webhook = replace(
+        WebhookOptions.from_environment(),
+        listen=args.webhook_listen,
+        url=args.webhook_url,
+        service=args.webhook_service,
+        cert_dir=args.webhook_cert_dir,
+        layers=WebhookOptions.parse_layers(args.admission_layers),
     )
-    return 0
+    return run(options, webhook)
 
 
 def _dev_cluster(args: argparse.Namespace) -> int:
@@ -163,15 +161,34 @@ def parser() -> argparse.ArgumentParser:
         "--liveness",
         default=defaults.liveness,
         metavar="HOST:PORT",
-        help="where /healthz is served (empty to disable)",
+        help="where /healthz and /readyz are served (empty to disable)",
     )
     run.add_argument(
-        "--peering",
-        default=defaults.peering_name,
-        metavar="NAME",
-        help="kopf peering object for high availability (default: standalone)",
+        "--lease",
+        default=defaults.lease,
+        metavar="NAMESPACE/NAME",
+        help="the Lease replicas elect the active one with (default: none, act alone)",
     )
-    run.add_argument("--priority", type=int, default=defaults.priority)
+    run.add_argument(
+        "--identity",
+        default=defaults.identity,
+        metavar="NAME",
+        help="this replica's name in the Lease and its Events (default: host name_pid)",
+    )
+    run.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=defaults.lease_seconds,
+        metavar="SECONDS",
+        help="how long the Lease lasts unrenewed: the longest a failover takes",
+    )
+    run.add_argument(
+        "--watch-seconds",
+        type=int,
+        default=defaults.watch_seconds,
+        metavar="SECONDS",
+        help="how long one watch lasts before the informers list again",
+    )
     run.add_argument(
         "--metrics",
         default=defaults.metrics,

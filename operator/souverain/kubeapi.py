@@ -17,6 +17,8 @@ from typing import Any, Final
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from souverain.api import RESOURCES
+
 FIELD_MANAGER: Final = "souverain"
 
 
@@ -66,10 +68,15 @@ KINDS: Final = {
     "ValidatingWebhookConfiguration": Kind(
         "admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False
     ),
-    "SovereigntyProfile": Kind("souverain.io/v1alpha1", "sovereigntyprofiles", False),
-    "SovereignNamespace": Kind("souverain.io/v1alpha1", "sovereignnamespaces", False),
-    "ResidentVolume": Kind("souverain.io/v1alpha1", "residentvolumes", True),
-    "ClusterKopfPeering": Kind("kopf.dev/v1", "clusterkopfpeerings", False),
+    "Lease": Kind("coordination.k8s.io/v1", "leases", True),
+    **{
+        resource.model_fields["kind"].default: Kind(
+            resource.model_fields["api_version"].default,
+            resource.definition.plural,
+            resource.definition.scope == "Namespaced",
+        )
+        for resource in RESOURCES
+    },
 }
 
 

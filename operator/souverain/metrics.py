@@ -53,6 +53,12 @@ VOLUME_RESIDENT = Gauge(
     registry=REGISTRY,
 )
 
+LEADER = Gauge(
+    "souverain_leader",
+    "1 while this replica is the active one (it holds the Lease), else 0.",
+    registry=REGISTRY,
+)
+
 _namespaces: dict[str, tuple[str, str]] = {}
 _volumes: dict[tuple[str, str], tuple[str, str]] = {}
 _lock = threading.Lock()

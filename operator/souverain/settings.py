@@ -11,15 +11,22 @@ LogFormat = Literal["plain", "json"]
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How ``souverain run`` starts kopf."""
+    """How ``souverain run`` runs: logs, endpoints, leader election, watches."""
 
     log_format: LogFormat = "plain"
     verbose: bool = False
     liveness: str = "0.0.0.0:8080"
-    standalone: bool = True
-    peering_name: str | None = None
-    priority: int = 0
+    """``host:port`` of ``/healthz`` and ``/readyz`` (empty to disable)."""
     metrics: str = "0.0.0.0:9090"
+    lease: str = ""
+    """``namespace/name`` of the Lease the replicas elect the active one with; empty: no
+    election, this process acts alone."""
+    identity: str = ""
+    """This replica's name in the Lease (default: host name and process id)."""
+    lease_seconds: float = 10.0
+    """How long a holder's Lease lasts without renewal: the longest a failover takes."""
+    watch_seconds: int = 300
+    """How long one watch lasts before the informer lists again."""
 
     @classmethod
     def from_environment(cls) -> RunOptions:
@@ -27,14 +34,14 @@ class RunOptions:
         log_format = os.environ.get("SOUVERAIN_LOG_FORMAT", "plain")
         if log_format not in ("plain", "json"):
             raise ValueError(f"SOUVERAIN_LOG_FORMAT must be plain or json, not {log_format!r}")
-        peering = os.environ.get("SOUVERAIN_PEERING_NAME") or None
         return cls(
             log_format="json" if log_format == "json" else "plain",
             liveness=os.environ.get("SOUVERAIN_LIVENESS", cls.liveness),
-            standalone=peering is None,
-            peering_name=peering,
-            priority=int(os.environ.get("SOUVERAIN_PRIORITY", "0")),
             metrics=os.environ.get("SOUVERAIN_METRICS_ADDRESS", cls.metrics),
+            lease=os.environ.get("SOUVERAIN_LEASE", ""),
+            identity=os.environ.get("SOUVERAIN_IDENTITY", ""),
+            lease_seconds=float(os.environ.get("SOUVERAIN_LEASE_SECONDS", cls.lease_seconds)),
+            watch_seconds=int(os.environ.get("SOUVERAIN_WATCH_SECONDS", cls.watch_seconds)),
         )
 
 
@@ -46,7 +53,7 @@ ADMISSION_LAYERS: tuple[AdmissionLayer, ...] = ("native", "webhook")
 class WebhookOptions:
     """Where the operator's admission webhooks listen, and how the API server reaches them.
 
-    Read from ``SOUVERAIN_*`` variables, which ``souverain run`` sets from its options.
+    Defaults read from ``SOUVERAIN_*`` variables; ``souverain run``'s options win.
     """
 
     listen: str = "0.0.0.0:9443"
@@ -71,25 +78,24 @@ class WebhookOptions:
     def native(self) -> bool:
         return "native" in self.layers
 
-    @classmethod
-    def from_environment(cls) -> WebhookOptions:
-        layers = tuple(
-            layer.strip()
-            for layer in os.environ.get("SOUVERAIN_ADMISSION_LAYERS", "native,webhook").split(",")
-            if layer.strip()
-        )
+    @staticmethod
+    def parse_layers(text: str) -> tuple[AdmissionLayer, ...]:
+        """``native,webhook`` (either or both) as layers, in their canonical order."""
+        layers = tuple(layer.strip() for layer in text.split(",") if layer.strip())
         unknown = [layer for layer in layers if layer not in ADMISSION_LAYERS]
         if unknown:
-            raise ValueError(
-                f"SOUVERAIN_ADMISSION_LAYERS takes native and webhook, not {', '.join(unknown)}"
-            )
+            raise ValueError(f"admission layers are native and webhook, not {', '.join(unknown)}")
+        return tuple(layer for layer in ADMISSION_LAYERS if layer in layers)
+
+    @classmethod
+    def from_environment(cls) -> WebhookOptions:
         return cls(
             listen=os.environ.get("SOUVERAIN_WEBHOOK_LISTEN", cls.listen),
             url=os.environ.get("SOUVERAIN_WEBHOOK_URL", ""),
             service=os.environ.get("SOUVERAIN_WEBHOOK_SERVICE", ""),
             cert_dir=os.environ.get("SOUVERAIN_WEBHOOK_CERT_DIR", ""),
             secret=os.environ.get("SOUVERAIN_WEBHOOK_SECRET", ""),
-            layers=tuple(layer for layer in ADMISSION_LAYERS if layer in layers),
+            layers=cls.parse_layers(os.environ.get("SOUVERAIN_ADMISSION_LAYERS", "native,webhook")),
         )
 
 

@@ -28,7 +28,6 @@ CRD_NAMES = {
     "sovereigntyprofiles.souverain.io",
     "sovereignnamespaces.souverain.io",
     "residentvolumes.souverain.io",
-    "clusterkopfpeerings.kopf.dev",
 }
 
 
@@ -154,20 +153,6 @@ def test_schema_refuses_a_string_where_a_boolean_belongs() -> None:
     assert "/crds/keep" in out
 
 
-def test_peering_is_required_with_several_replicas() -> None:
-    out = helm(
-        "template",
-        "s",
-        str(CHART),
-        "--kube-version",
-        KUBE_VERSION,
-        "--set",
-        "operator.peeringName=",
-        check=False,
-    )
-    assert "operator.peeringName is needed with more than one replica" in out
-
-
 def test_default_objects() -> None:
     objects = render()
     assert kinds(objects) == [
@@ -175,10 +160,12 @@ def test_default_objects() -> None:
         "ClusterRoleBinding",
         "ConfigMap",
         "ConfigMap",
-        *["CustomResourceDefinition"] * 4,
+        *["CustomResourceDefinition"] * 3,
         "Deployment",
         "PodDisruptionBudget",
         "Role",
+        "Role",
+        "RoleBinding",
         "RoleBinding",
         "Service",
         "Service",
@@ -190,8 +177,20 @@ def test_default_objects() -> None:
         (REPO / "helm" / "souverain" / "dashboards" / "souverain.json").read_text()
     )
     assert json.loads(dashboard["data"]["souverain.json"]) == shipped
-    role = next(o for o in objects if o["kind"] == "Role")
-    assert role["rules"][0]["resourceNames"] == ["souverain-webhook-generated"]
+    roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Role"}
+    certificate = roles["souverain-webhook-certificate"]
+    assert certificate["rules"][0]["resourceNames"] == ["souverain-webhook-generated"]
+    election = roles["souverain-leader-election"]
+    assert election["metadata"]["namespace"] == NAMESPACE
+    assert election["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["souverain"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     environment = {
         e["name"]: e.get("value")
@@ -225,7 +224,7 @@ def test_deployment_is_highly_available_and_hardened() -> None:
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert set(container["resources"]) == {"requests", "limits"}
     assert set(container["resources"]["limits"]) == {"cpu", "memory"}
     anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -237,7 +236,11 @@ def test_deployment_is_highly_available_and_hardened() -> None:
     for service in (o for o in objects if o["kind"] == "Service"):
         assert service["spec"]["selector"] == selector
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["SOUVERAIN_PEERING_NAME"] == "souverain"
+    assert container["command"] == ["souverain", "run"]
+    assert env["SOUVERAIN_LEASE"] == f"{NAMESPACE}/souverain"
+    assert env["SOUVERAIN_LEASE_SECONDS"] == "10"
+    identity = next(e for e in container["env"] if e["name"] == "SOUVERAIN_IDENTITY")
+    assert identity["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["SOUVERAIN_METRICS_ADDRESS"] == "0.0.0.0:9090"
     assert env["SOUVERAIN_LIVENESS"] == "0.0.0.0:8080"
     assert env["SOUVERAIN_WEBHOOK_SERVICE"] == f"{NAMESPACE}/souverain-webhook:443"
@@ -266,41 +269,19 @@ def test_operator_username_is_the_service_account_the_pods_run_as() -> None:
         assert binding["roleRef"]["name"] == find(objects, "ClusterRole")["metadata"]["name"]
 
 
-def test_replicas_get_distinct_priorities_from_their_pod_names() -> None:
-    [container] = find(render(), "Deployment")["spec"]["template"]["spec"]["containers"]
-    command = container["command"]
-    assert command[:2] == ["/bin/sh", "-c"]
-    priorities = set()
-    for pod in ("souverain-6d9c7b9f8-abcde", "souverain-6d9c7b9f8-xyz12"):
-        script = command[2].replace("exec souverain run", "echo")
-        out = subprocess.run(
-            ["/bin/sh", "-c", script, *command[3:]],
-            env={"HOSTNAME": pod, "PATH": os.environ["PATH"]},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        assert out[0] == "--priority"
-        priorities.add(int(out[1]))
-    assert len(priorities) == 2
-
-
-def test_one_replica_runs_standalone_without_a_budget() -> None:
-    objects = render("replicaCount=1", "operator.peeringName=")
+def test_one_replica_has_no_budget_and_still_holds_the_lease() -> None:
+    objects = render("replicaCount=1")
     assert "PodDisruptionBudget" not in kinds(objects)
     [container] = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["souverain", "run"]
-    assert "SOUVERAIN_PEERING_NAME" not in {e["name"] for e in container["env"]}
+    assert "SOUVERAIN_LEASE" in {e["name"] for e in container["env"]}
 
 
 def test_crds_can_be_left_out_or_not_kept() -> None:
     assert "CustomResourceDefinition" not in kinds(render("crds.enabled=false"))
     not_kept = [o for o in render("crds.keep=false") if o["kind"] == "CustomResourceDefinition"]
-    assert len(not_kept) == 4
+    assert len(not_kept) == 3
     assert all("annotations" not in o["metadata"] for o in not_kept)
-    no_peering = render("crds.kopfPeering=false")
-    names = {o["metadata"]["name"] for o in no_peering if o["kind"] == "CustomResourceDefinition"}
-    assert names == CRD_NAMES - {"clusterkopfpeerings.kopf.dev"}
 
 
 def test_cert_manager_issues_the_webhook_certificate() -> None:
@@ -395,7 +376,7 @@ def _dry_run(cluster: Cluster, objects: list[dict[str, Any]], tmp_path: Path) ->
     "values",
     [
         pytest.param((), id="defaults"),
-        pytest.param(("replicaCount=1", "operator.peeringName="), id="one-replica"),
+        pytest.param(("replicaCount=1",), id="one-replica"),
         pytest.param(("networkPolicy.enabled=true", "metrics.enabled=false"), id="netpol"),
         pytest.param(("webhook.enabled=false", "crds.keep=false"), id="no-webhook"),
         pytest.param(("podAntiAffinity=hard", "image.digest=sha256:" + "a" * 64), id="hard"),

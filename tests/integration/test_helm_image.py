@@ -138,7 +138,7 @@ def test_wheel_installs_into_a_bare_environment_and_starts(wheel: Path, tmp_path
         check=False,
     )
     assert run_help.returncode == 0, run_help.stderr
-    for option in ("--peering", "--priority", "--liveness", "--metrics", "--webhook-service"):
+    for option in ("--lease", "--identity", "--liveness", "--metrics", "--webhook-service"):
         assert option in run_help.stdout
     imported = subprocess.run(
         [

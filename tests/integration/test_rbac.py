@@ -31,7 +31,7 @@ NAMESPACE = "souverain-system"
 ACCOUNT = "souverain"
 USERNAME = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
 PROFILE = "french-sovereign"
-PEERING = "souverain"
+LEASE = "souverain"
 SOVEREIGN_LABEL = "node-restriction.kubernetes.io/french-sovereign"
 
 Permission = tuple[str, str, str]
@@ -195,19 +195,19 @@ def _scenarios(cluster: Cluster, folder: Path) -> str:
         username=USERNAME,
         extra_env={
             "SOUVERAIN_PROFILES_DIR": str(shipped),
-            "SOUVERAIN_PEERING_NAME": PEERING,
+            "SOUVERAIN_LEASE": f"{NAMESPACE}/{LEASE}",
             "SOUVERAIN_ADMISSION_LAYERS": "native",
         },
     )
     first.start()
     try:
-        # The chart's profile, applied by the operator itself, and the peering object.
+        # The chart's profile, applied by the operator itself, and the Lease it holds.
         _wait_ready(cluster, "sovereigntyprofile", PROFILE)
-        peering = wait_for(
-            lambda: (_get(cluster, "clusterkopfpeering", PEERING) or {}).get("status"),
-            "the replica's keep-alive in the peering object",
+        lease = wait_for(
+            lambda: (_get(cluster, "lease", LEASE, "-n", NAMESPACE) or {}).get("spec"),
+            "the replica's Lease",
         )
-        assert len(peering) == 1
+        assert lease["holderIdentity"]
     finally:
         first.stop()
         logs.append(first.log())
@@ -218,7 +218,10 @@ def _scenarios(cluster: Cluster, folder: Path) -> str:
         folder,
         kubeconfig=kubeconfig,
         username=USERNAME,
-        extra_env={"SOUVERAIN_PROFILES_DIR": str(shipped), "SOUVERAIN_PEERING_NAME": PEERING},
+        extra_env={
+            "SOUVERAIN_PROFILES_DIR": str(shipped),
+            "SOUVERAIN_LEASE": f"{NAMESPACE}/{LEASE}",
+        },
     )
     second.starts = first.starts
     second.start()
@@ -442,7 +445,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         cluster.kubectl("apply", "--server-side", "-f", str(folder / "crds.yaml"))
         cluster.kubectl("wait", "--for=condition=Established", "-f", str(folder / "crds.yaml"))
         cluster.kubectl("apply", "-f", str(folder / "access.yaml"))
-        role = next(d for d in yaml.safe_load_all(access) if d and d["kind"] == "ClusterRole")
+        documents = [d for d in yaml.safe_load_all(access) if d]
+        cluster_role = next(d for d in documents if d["kind"] == "ClusterRole")
+        election = next(d for d in documents if d["metadata"]["name"].endswith("-leader-election"))
+        role = {"rules": [*cluster_role["rules"], *election["rules"]]}
         can_bind = {
             name: cluster.kubectl(
                 "auth", "can-i", "bind", f"clusterroles/{name}", f"--as={USERNAME}", check=False

@@ -19,6 +19,8 @@ from souverain import labels
 from souverain.handlers.namespace import converge
 from souverain.kubeapi import KubeApi, load_api_client
 from souverain.reconcile import egress
+from souverain.runtime.context import Context
+from souverain.settings import WebhookOptions
 from tests.integration.conftest import Cluster, Operator, wait_for
 
 GROUP, VERSION = "souverain.io", "v1alpha1"
@@ -315,11 +317,12 @@ def test_converging_twice_changes_nothing(tenants: Tenants, api: Any, profile: s
         found["sns"] = tenants.get(name)["metadata"]["resourceVersion"]
         return found
 
-    kube = KubeApi(load_api_client())
+    # A context of its own, never active: it converges, but posts no Event.
+    context = Context.build(KubeApi(load_api_client()), WebhookOptions(), "test")
     profile_object = client.CustomObjectsApi(api).get_cluster_custom_object(
         GROUP, VERSION, "sovereigntyprofiles", profile
     )
-    converge(kube, tenants.get(name), profile_object)
+    converge(context, tenants.get(name), profile_object)
 
     def settled() -> dict[str, str] | None:
         # The operator may still be writing its own bookkeeping from the first pass.
@@ -328,7 +331,7 @@ def test_converging_twice_changes_nothing(tenants: Tenants, api: Any, profile: s
         return first if versions() == first else None
 
     before = wait_for(settled, "the objects to stop changing")
-    plan = converge(kube, tenants.get(name), profile_object)
+    plan = converge(context, tenants.get(name), profile_object)
     assert plan.refused_egress == []
     assert versions() == before
 

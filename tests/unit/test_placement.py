@@ -15,18 +15,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from souverain.admission.placement import (
-    MUTATING_POLICY_NAME,
-    VALIDATING_POLICY_NAME,
-    binding_name,
+from souverain.admission.pinning import (
     binding_refusal,
     is_pinned,
-    mutating_binding,
-    mutating_policy,
     pin,
     pin_patch,
     pinning,
     refusals,
+)
+from souverain.admission.placement import (
+    MUTATING_POLICY_NAME,
+    VALIDATING_POLICY_NAME,
+    binding_name,
+    mutating_binding,
+    mutating_policy,
     validating_binding,
     validating_policy,
 )

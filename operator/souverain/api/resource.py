@@ -132,6 +132,12 @@ class CustomResource(BaseModel):
 
     definition: ClassVar[Definition]
 
+    @classmethod
+    def resource(cls) -> tuple[str, str, str]:
+        """``(group, version, plural)``, as kopf's handler decorators name the kind."""
+        group, version = GROUP_VERSION.split("/")
+        return group, version, cls.definition.plural
+
     api_version: str = GROUP_VERSION
     kind: str
     metadata: ObjectMeta

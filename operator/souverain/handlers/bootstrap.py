@@ -1,5 +1,5 @@
-"""Objects the installation asks the operator to keep in place: the kopf peering object
-its replicas share, and the SovereigntyProfiles the Helm chart ships.
+"""The SovereigntyProfiles the installation (the Helm chart) asks the operator to keep in
+place.
 
 The chart cannot create them itself: they are custom resources of CRDs installed by the
 same release, and Helm resolves every kind of a release before it creates anything.
@@ -16,19 +16,12 @@ import kopf
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from souverain.kubeapi import KubeApi
+from souverain.runtime.context import context_of
 
 PROFILES_DIR = "SOUVERAIN_PROFILES_DIR"
 """Folder of ``*.yaml`` files with the SovereigntyProfiles to keep in place."""
 
 log = logging.getLogger(__name__)
-
-
-def _api(memo: kopf.Memo) -> KubeApi:
-    api: KubeApi | None = getattr(memo, "kube", None)
-    if api is None:
-        raise kopf.TemporaryError("the API client is not set up yet", delay=1)
-    return api
 
 
 def shipped_profiles(folder: Path) -> list[dict[str, Any]]:
@@ -42,25 +35,6 @@ def shipped_profiles(folder: Path) -> list[dict[str, Any]]:
 
 
 @kopf.on.startup()
-def create_peering(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Creates the ClusterKopfPeering object the replicas share, so that they can elect
-    the active one (kopf keeps every replica paused until the object exists)."""
-    if settings.peering.standalone or not settings.peering.mandatory:
-        return
-    peering = {
-        "apiVersion": "kopf.dev/v1",
-        "kind": "ClusterKopfPeering",
-        "metadata": {"name": settings.peering.name},
-    }
-    try:
-        _api(memo).apply(peering)
-    except ApiException as error:
-        raise kopf.TemporaryError(
-            f"cannot create the peering object: {error.status} {error.reason}", delay=5
-        ) from error
-
-
-@kopf.on.startup()
 def apply_shipped_profiles(memo: kopf.Memo, **_: Any) -> None:
     """Applies the profiles the installation ships; what the chart's values say wins."""
     folder = os.environ.get(PROFILES_DIR)
@@ -68,7 +42,7 @@ def apply_shipped_profiles(memo: kopf.Memo, **_: Any) -> None:
         return
     for profile in shipped_profiles(Path(folder)):
         try:
-            _api(memo).apply(profile)
+            context_of(memo).api.apply(profile)
         except ApiException as error:
             raise kopf.TemporaryError(
                 f"cannot apply SovereigntyProfile {profile['metadata']['name']}: "

@@ -1,76 +1,73 @@
-"""Watches of the objects the operator manages, to put them back when someone deletes or
-edits them.
+"""Putting back the objects the operator manages when someone deletes or edits them.
 
-They watch with a label selector, so the API server sends only the operator's objects,
-and an object whose labels are removed arrives as a DELETED event. A few plain threads
-do this at a fraction of what kopf's per-object machinery costs for thousands of small
-children.
+The informers of managed NetworkPolicies and RoleBindings select by label, so an object
+whose labels are removed arrives as DELETED; Namespaces are all watched, and a bound
+one whose ``souverain.io/`` labels changed is converged again. Only the active replica
+repairs (see :func:`souverain.runtime.main.when_active`).
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import threading
-import time
-from collections.abc import Callable
-from typing import Any
 
-from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
-from souverain import labels
-from souverain.kubeapi import KubeApi
+from souverain.api import SovereignNamespace
+from souverain.handlers.namespace import capabilities, converge, profile_spec
+from souverain.reconcile.namespace import holds, namespace_labels, plan_namespace
+from souverain.runtime.context import Context
+from souverain.runtime.informer import Change
 
 log = logging.getLogger(__name__)
 
-Repair = Callable[[str, dict[str, Any], str], None]
 
-WATCHED: tuple[tuple[str, str], ...] = (
-    ("NetworkPolicy", f"{labels.MANAGED_BY}={labels.MANAGED_BY_VALUE}"),
-    ("RoleBinding", f"{labels.MANAGED_BY}={labels.MANAGED_BY_VALUE}"),
-    ("Namespace", labels.SOVEREIGN_NAMESPACE),
-)
+def drifted(context: Context, change: Change) -> bool:
+    """Whether ``change`` took a managed object away from what the operator applied."""
+    obj, kind = change.obj, change.obj.get("kind") or ""
+    namespace = obj["metadata"].get("namespace") or obj["metadata"]["name"]
+    sns = context.snapshot.sovereign_namespace(namespace)
+    if sns is None:
+        return False
+    try:
+        model = SovereignNamespace.model_validate(sns)
+    except ValidationError:
+        return False
+    if kind == "Namespace":
+        if change.type == "ADDED":
+            return False  # a Namespace the operator just made, or one seen again
+        wanted = namespace_labels(model)
+        current = obj["metadata"].get("labels") or {}
+        return change.type == "DELETED" or any(current.get(k) != v for k, v in wanted.items())
+    name = obj["metadata"]["name"]
+    if not name.startswith("souverain-") or change.type == "ADDED":
+        return False
+    profile = context.snapshot.profile(sns["spec"].get("profileName", ""))
+    try:
+        plan = plan_namespace(model, profile_spec(profile), {}, capabilities(context.api))
+    except ValidationError:
+        return False
+    desired = next(
+        (ch for ch in plan.children if ch["kind"] == kind and ch["metadata"]["name"] == name),
+        None,
+    )
+    if desired is None:  # no longer wanted: converging removes it, unless it is gone
+        return change.type != "DELETED"
+    return change.type == "DELETED" or not holds(desired, obj)
 
 
-def watch_forever(
-    api: KubeApi, kind: str, selector: str, repair: Repair, stop: threading.Event
-) -> None:
-    """Lists, then watches, and starts over when the watch expires or fails."""
-    while not stop.is_set():
-        try:
-            _, version = api.list_with_version(kind, selector)
-            for event_type, obj in api.watch(kind, version, selector):
-                if stop.is_set():
-                    return
-                if event_type == "ERROR":
-                    break
-                if event_type in ("MODIFIED", "DELETED"):
-                    try:
-                        repair(kind, obj, event_type)
-                    except Exception:  # one bad repair must not end the watch
-                        log.exception("Repairing %s %s failed", kind, obj["metadata"]["name"])
-        except (ApiException, OSError, ValueError) as error:
-            log.warning("Watch of %s ended (%s); starting over", kind, error)
-            stop.wait(2.0)
-        except Exception:
-            log.exception("Watch of %s failed; starting over", kind)
-            stop.wait(2.0)
-        else:
-            time.sleep(0.1)
-
-
-def start(api: KubeApi, repair: Repair, stop: threading.Event) -> list[threading.Thread]:
-    """One daemon thread per watched kind, running in the caller's context (so that they
-    can post Events through kopf)."""
-    threads = []
-    for kind, selector in WATCHED:
-        context = contextvars.copy_context()
-        thread = threading.Thread(
-            target=context.run,
-            args=(watch_forever, api, kind, selector, repair, stop),
-            name=f"souverain-drift-{kind}",
-            daemon=True,
-        )
-        thread.start()
-        threads.append(thread)
-    return threads
+def repair_if_drifted(context: Context, change: Change) -> None:
+    """Converges the owning SovereignNamespace when ``change`` drifted a managed object."""
+    if not drifted(context, change):
+        return
+    obj = change.obj
+    namespace = obj["metadata"].get("namespace") or obj["metadata"]["name"]
+    log.info(
+        "Repairing %s %s/%s after a %s event",
+        obj.get("kind"),
+        namespace,
+        obj["metadata"]["name"],
+        change.type,
+    )
+    sns = context.snapshot.sovereign_namespace(namespace)
+    if sns is not None:
+        converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))

@@ -1,24 +1,18 @@
-"""Operator-wide settings, the API client, and the metrics endpoint, set up when kopf starts."""
+"""kopf's settings and its connection to the API server."""
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Any
 
 import aiohttp
 import kopf
 
-from souverain import API_GROUP, metrics
-from souverain.handlers import drift, events
-from souverain.handlers import namespace as namespace_handlers
-from souverain.handlers.indices import given
-from souverain.kubeapi import KubeApi, load_api_client
+from souverain import API_GROUP
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Keeps kopf's bookkeeping under the project's own API group, and connects."""
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Keeps kopf's bookkeeping under the project's own API group."""
     settings.persistence.finalizer = f"{API_GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -27,32 +21,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.reporting_component = "souverain"
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 16
-    memo.kube = KubeApi(load_api_client())
-    events.post_directly_with(memo.kube)
-    address = os.environ.get("SOUVERAIN_METRICS_ADDRESS", "")
-    if address:
-        metrics.serve(address)
-
-
-@kopf.on.startup()
-def watch_managed_objects(memo: kopf.Memo, **kwargs: Any) -> None:
-    """Starts the watches that put back deleted or edited managed objects."""
-    api: KubeApi = memo.kube
-    namespaces, profiles = given(kwargs, "sovereign_namespaces"), given(kwargs, "profiles")
-
-    def repair(kind: str, obj: dict[str, Any], event_type: str) -> None:
-        namespace_handlers.repair_if_drifted(kind, obj, event_type, api, namespaces, profiles)
-
-    memo.drift_stop = threading.Event()
-    drift.start(api, repair, memo.drift_stop)
-
-
-@kopf.on.cleanup()
-def stop_watches(memo: kopf.Memo, **_: Any) -> None:
-    """Ends the watches of managed objects."""
-    stop = getattr(memo, "drift_stop", None)
-    if stop is not None:
-        stop.set()
 
 
 # Connections kopf may hold open to the API server. Each TLS connection costs a few

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 import kopf
@@ -15,23 +13,23 @@ from souverain import labels, metrics
 from souverain.api import SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
-from souverain.handlers import events
-from souverain.handlers import placement as placement_handlers
-from souverain.handlers.indices import first, given
+from souverain.handlers.status import write_status
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
 from souverain.reconcile.namespace import (
     Capabilities,
     NamespacePlan,
     holds,
-    namespace_labels,
     plan_namespace,
     released_namespace,
 )
+from souverain.reconcile.placement import PlacementReport, status_fields
+from souverain.runtime.context import Context, context_of
+from souverain.runtime.events import EventPoster
 
 KIND = "SovereignNamespace"
 CHILD_KINDS = ("NetworkPolicy", "RoleBinding", "CiliumNetworkPolicy")
-GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "sovereignnamespaces"
+RESOURCE = SovereignNamespace.resource()
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +42,28 @@ def capabilities(api: KubeApi) -> Capabilities:
     )
 
 
-def _profile_spec(profile: dict[str, Any] | None) -> SovereigntyProfileSpec | None:
+def profile_spec(profile: dict[str, Any] | None) -> SovereigntyProfileSpec | None:
     if profile is None or profile.get("metadata", {}).get("deletionTimestamp"):
         return None
     return SovereigntyProfileSpec.model_validate(profile.get("spec") or {})
 
 
-def converge(api: KubeApi, body: dict[str, Any], profile: dict[str, Any] | None) -> NamespacePlan:
+def converge(
+    context: Context, body: dict[str, Any], profile: dict[str, Any] | None
+) -> NamespacePlan:
     """Brings the cluster to the plan of one SovereignNamespace and writes its status.
 
     Level-based: it reads what is there, applies what differs, deletes managed objects
     that are no longer wanted, and changes nothing when everything is in place.
     """
-    name = body["metadata"]["name"]
+    api, name = context.api, body["metadata"]["name"]
     with metrics.reconciling(KIND):
         try:
             sns = SovereignNamespace.model_validate(body)
         except ValidationError as error:
             _write_status(api, body, [], _invalid(body, error), None)
             raise kopf.PermanentError(f"spec is not valid: {error}") from error
-        spec = _profile_spec(profile)
+        spec = profile_spec(profile)
         observed_namespace = api.get("Namespace", name)
         plan = plan_namespace(sns, spec, observed_namespace, capabilities(api))
         try:
@@ -78,11 +78,18 @@ def converge(api: KubeApi, body: dict[str, Any], profile: dict[str, Any] | None)
             )
             _write_status(api, body, [failed], plan, sns)
             raise kopf.TemporaryError(f"applying the plan failed: {error}", delay=10) from error
-        report = placement_handlers.namespace_report(name, sns.metadata.generation)
+        report = context.placement.report(name, sns.metadata.generation)
         updates = [*plan.conditions, *(report.conditions if report else [])]
         _write_status(api, body, updates, plan, sns, report)
-        _post_events(body, plan, changed, observed_namespace is None)
+        _post_events(context.events, body, plan, changed, observed_namespace is None)
     return plan
+
+
+def converge_by_name(context: Context, name: str) -> None:
+    """Converges the SovereignNamespace ``name`` unless it is gone or being deleted."""
+    sns = context.snapshot.sovereign_namespace(name)
+    if sns is not None:
+        converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
 
 
 def _invalid(body: dict[str, Any], error: ValidationError) -> NamespacePlan:
@@ -141,7 +148,7 @@ def _write_status(
     updates: list[Any],
     plan: NamespacePlan,
     sns: SovereignNamespace | None,
-    placement: placement_handlers.PlacementReport | None = None,
+    placement: PlacementReport | None = None,
 ) -> None:
     """Writes conditions, the Ready summary and the counts; skips writes that change nothing."""
     current = body.get("status") or {}
@@ -162,16 +169,18 @@ def _write_status(
         "enforcementLayers": plan.enforcement_layers,
         "unenforceableEgress": plan.unenforceable_egress,
     }
-    status.update(placement_handlers.status_fields(plan.enforcement_layers, placement, current))
+    status.update(status_fields(plan.enforcement_layers, placement, current))
     name = body["metadata"]["name"]
     metrics.record_namespace(name, str(body.get("spec", {}).get("profileName", "")), ready.status)
-    if all(current.get(key) == value for key, value in status.items()):
-        return
-    api.patch_status(KIND, name, status)
+    write_status(api, body, status)
 
 
 def _post_events(
-    body: dict[str, Any], plan: NamespacePlan, changed: list[str], created: bool
+    events: EventPoster,
+    body: dict[str, Any],
+    plan: NamespacePlan,
+    changed: list[str],
+    created: bool,
 ) -> None:
     name = body["metadata"]["name"]
     if created and plan.namespace is not None:
@@ -203,27 +212,28 @@ def _post_events(
 # -- handlers ------------------------------------------------------------------
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def reconcile(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Creates or repairs everything the SovereignNamespace asks for."""
-    profile = first(given(kwargs, "profiles"), body["spec"].get("profileName", ""))
-    converge(memo.kube, dict(body), profile)
+    context = context_of(memo)
+    converge(context, dict(body), context.snapshot.profile(body["spec"].get("profileName", "")))
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=300, initial_delay=300, idle=60)
-def recheck(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+@kopf.timer(*RESOURCE, interval=300, initial_delay=300, idle=60)
+def recheck(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A periodic pass, in case a change was missed while the operator was busy."""
-    profile = first(given(kwargs, "profiles"), body["spec"].get("profileName", ""))
-    converge(memo.kube, dict(body), profile)
+    context = context_of(memo)
+    converge(context, dict(body), context.snapshot.profile(body["spec"].get("profileName", "")))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(*RESOURCE)
 def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Deletes the Namespace (policy Delete), or leaves it without the operator's objects
     and labels (policy Retain)."""
-    api: KubeApi = memo.kube
+    context = context_of(memo)
+    api, events = context.api, context.events
     with metrics.reconciling(KIND):
         if spec.get("deletionPolicy") == "Delete":
             if api.delete("Namespace", name):
@@ -245,77 +255,3 @@ def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: A
                     "NetworkPolicies, RoleBindings and labels were removed.",
                 )
     metrics.forget_namespace(name)
-
-
-def repair_if_drifted(
-    kind: str,
-    obj: dict[str, Any],
-    event_type: str,
-    api: KubeApi,
-    sovereign_namespaces: kopf.Index[str, Any],
-    profiles: kopf.Index[str, Any],
-) -> None:
-    """Converges the owning SovereignNamespace when a managed object was deleted, lost its
-    labels, or no longer holds what the operator applied."""
-    namespace = obj["metadata"].get("namespace") or obj["metadata"]["name"]
-    sns = first(sovereign_namespaces, namespace)
-    if sns is None or sns["metadata"].get("deletionTimestamp"):
-        return
-    profile = first(profiles, sns["spec"].get("profileName", ""))
-    try:
-        model = SovereignNamespace.model_validate(sns)
-    except ValidationError:
-        return
-    if kind == "Namespace":
-        wanted = namespace_labels(model)
-        current = obj["metadata"].get("labels") or {}
-        if event_type != "DELETED" and all(current.get(k) == v for k, v in wanted.items()):
-            return
-    else:
-        name = obj["metadata"]["name"]
-        if not name.startswith("souverain-"):
-            return
-        try:
-            plan = plan_namespace(
-                model,
-                _profile_spec(profile),
-                {},
-                capabilities(api),
-            )
-        except ValidationError:
-            return
-        desired = next(
-            (ch for ch in plan.children if ch["kind"] == kind and ch["metadata"]["name"] == name),
-            None,
-        )
-        if desired is None and event_type == "DELETED":
-            return
-        if event_type != "DELETED" and desired is not None and holds(desired, obj):
-            return
-    log.info(
-        "Repairing %s %s/%s after a %s event", kind, namespace, obj["metadata"]["name"], event_type
-    )
-    converge(api, sns, profile)
-
-
-class _RepairBudget:
-    """At most ``limit`` repairs of one object per ``window`` seconds, so that an object the
-    API server normalizes unexpectedly cannot make the operator loop."""
-
-    def __init__(self, limit: int = 5, window: float = 10.0) -> None:
-        self.limit, self.window = limit, window
-        self._recent: dict[tuple[str, str, str], list[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: tuple[str, str, str]) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._recent.get(key, []) if now - t < self.window]
-            allowed = len(recent) < self.limit
-            if allowed:
-                recent.append(now)
-            self._recent[key] = recent
-            return allowed
-
-
-_repairs = _RepairBudget()

@@ -1,5 +1,5 @@
-"""SovereigntyProfile: validate it, count the nodes that qualify, keep its admission
-policy binding, and carry its changes to every bound namespace."""
+"""SovereigntyProfile: validate it, keep its admission policies and bindings, count the
+nodes that qualify, and carry its changes to every bound namespace."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ import kopf
 from pydantic import ValidationError
 
 from souverain import metrics
-from souverain.admission import egress_floor, protection, storage
-from souverain.api import SovereigntyProfileSpec
+from souverain.admission import egress_floor, placement, protection, storage
+from souverain.api import SovereigntyProfile, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
-from souverain.handlers import events
 from souverain.handlers import namespace as namespace_handlers
-from souverain.handlers import placement as placement_handlers
-from souverain.handlers.indices import first, given
+from souverain.handlers.status import write_status
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions
-from souverain.reconcile.profile import plan_profile
+from souverain.reconcile.profile import ProfilePlan, plan_profile
+from souverain.runtime.context import Context, context_of
+from souverain.runtime.informer import Change
 from souverain.settings import operator_username
 
 KIND = "SovereigntyProfile"
-GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "sovereigntyprofiles"
+RESOURCE = SovereigntyProfile.resource()
 
 log = logging.getLogger(__name__)
 
@@ -44,105 +44,112 @@ def _status(
     }
 
 
-def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> bool:
-    """Patches the status when it differs; True when it did."""
-    current = body.get("status") or {}
-    if all(current.get(key) == value for key, value in status.items()):
-        return False
-    api.patch_status(KIND, body["metadata"]["name"], status)
-    return True
-
-
-def _apply_admission(api: KubeApi, bindings: list[dict[str, Any]]) -> None:
+def keep_admission(context: Context, profile: str, admission: list[dict[str, Any]]) -> None:
     """Applies the profile's bindings and the cluster-wide policies they refer to
-    (applying an unchanged object again is a no-op)."""
-    if not bindings:
+    (applying an unchanged object again is a no-op), and deletes the placement bindings
+    the profile no longer has (mode changed to Audit, native layer turned off)."""
+    api = context.api
+    kinds = {obj["kind"] for obj in admission}
+    if "MutatingAdmissionPolicyBinding" in kinds:
+        api.apply(placement.mutating_policy())
+    wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in admission}
+    if any(name.startswith(placement.VALIDATING_POLICY_NAME) for _, name in wanted):
+        api.apply(placement.validating_policy())
+    for stub in placement.profile_bindings(profile, None):
+        key = (stub["kind"], stub["metadata"]["name"])
+        if key not in wanted and api.serves(stub["kind"]):
+            api.delete(*key)
+    if not admission:
         return
     operator = operator_username()
     for policy in [
         egress_floor.egress_floor_policy(operator),
         *storage.storage_policies(operator),
         *protection.protection_policies(operator),
-        *bindings,
+        *admission,
     ]:
         api.apply(policy)
 
 
-def converge_profile(
-    api: KubeApi,
-    body: dict[str, Any],
-    node_labels: kopf.Index[str, Any],
-    bound: list[str],
-    *,
-    admission: bool = True,
-) -> None:
-    """Applies the profile's admission policies and bindings (unless ``admission`` is
-    False: they follow the spec, not the nodes) and writes its status."""
+def plan(context: Context, body: dict[str, Any]) -> ProfilePlan:
+    """The profile's plan against the nodes the snapshot holds; PermanentError, with the
+    status saying why, when its spec cannot be read."""
     name = body["metadata"]["name"]
     generation = body["metadata"].get("generation")
+    try:
+        spec = SovereigntyProfileSpec.model_validate(body.get("spec") or {})
+    except ValidationError as error:
+        invalid = condition(c.VALID, "False", c.SPEC_INVALID, str(error), generation)
+        ready = condition(c.READY, "False", c.SPEC_INVALID, str(error), generation)
+        bound = len(context.snapshot.bound_to(name))
+        write_status(context.api, body, _status(body, [invalid, ready], 0, bound))
+        raise kopf.PermanentError(f"spec is not valid: {error}") from error
+    return plan_profile(
+        name,
+        generation,
+        spec,
+        context.snapshot.node_labels(),
+        native_placement=context.webhook.native,
+        mutating_policies=context.api.serves("MutatingAdmissionPolicy"),
+    )
+
+
+def write_profile_status(context: Context, body: dict[str, Any], found: ProfilePlan) -> None:
+    name = body["metadata"]["name"]
+    metrics.record_qualified_nodes(name, len(found.qualified_nodes))
+    bound = len(context.snapshot.bound_to(name))
+    status = _status(body, found.conditions, len(found.qualified_nodes), bound)
+    write_status(context.api, body, status)
+
+
+def count_nodes(context: Context, name: str) -> None:
+    """Counts the nodes that qualify for profile ``name`` again and writes its status
+    (its admission objects follow its spec, not the nodes: they are left alone)."""
+    body = context.snapshot.profile(name)
+    if body is None:
+        return
     with metrics.reconciling(KIND):
         try:
-            spec = SovereigntyProfileSpec.model_validate(body.get("spec") or {})
-        except ValidationError as error:
-            invalid = condition(c.VALID, "False", c.SPEC_INVALID, str(error), generation)
-            ready = condition(c.READY, "False", c.SPEC_INVALID, str(error), generation)
-            write_status(api, body, _status(body, [invalid, ready], 0, len(bound)))
-            raise kopf.PermanentError(f"spec is not valid: {error}") from error
-        nodes = {node: first(node_labels, node) or {} for node in node_labels}
-        plan = plan_profile(name, generation, spec, nodes, **placement_handlers.native_layers(api))
-        placement_handlers.keep_policies(api, name, plan.admission)
-        if admission:
-            _apply_admission(api, plan.admission)
-        metrics.record_qualified_nodes(name, len(plan.qualified_nodes))
-        write_status(
-            api, body, _status(body, plan.conditions, len(plan.qualified_nodes), len(bound))
-        )
-
-
-def _bound(namespaces_by_profile: kopf.Index[str, Any], profile: str) -> list[str]:
-    store = namespaces_by_profile.get(profile)
-    return sorted(store) if store is not None else []
-
-
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Validates the profile, counts its nodes, and converges every bound namespace."""
-    bound = _bound(given(kwargs, "namespaces_by_profile"), name)
-    converge_profile(memo.kube, dict(body), given(kwargs, "node_labels"), bound)
-    for namespace in bound:
-        sns = first(given(kwargs, "sovereign_namespaces"), namespace)
-        if sns is not None and not sns["metadata"].get("deletionTimestamp"):
-            namespace_handlers.converge(memo.kube, sns, dict(body))
-
-
-@kopf.on.event("", "v1", "nodes")
-def recount(memo: kopf.Memo, **kwargs: Any) -> None:
-    """Node labels changed, or nodes came or went: recount every profile's qualified nodes."""
-    profiles, node_labels = given(kwargs, "profiles"), given(kwargs, "node_labels")
-    namespaces_by_profile = given(kwargs, "namespaces_by_profile")
-    for profile_name in list(profiles):
-        body = first(profiles, profile_name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            continue
-        try:
-            converge_profile(
-                memo.kube,
-                body,
-                node_labels,
-                _bound(namespaces_by_profile, profile_name),
-                admission=False,
-            )
+            found = plan(context, body)
         except kopf.PermanentError:
-            continue
+            return
+        write_profile_status(context, body, found)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
-def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+def nodes_changed(context: Context, change: Change) -> None:
+    """A node came, went or changed labels: every profile's count may change."""
+    if change.old is not None and change.type == "MODIFIED":
+        before = change.old["metadata"].get("labels") or {}
+        if before == (change.obj["metadata"].get("labels") or {}):
+            return
+    context.counts.add(*(p["metadata"]["name"] for p in context.snapshot.profiles.items()))
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """Validates the profile, keeps its admission objects, counts its nodes, and converges
+    every bound namespace."""
+    context = context_of(memo)
+    whole = dict(body)
+    with metrics.reconciling(KIND):
+        found = plan(context, whole)
+        keep_admission(context, name, found.admission)
+        write_profile_status(context, whole, found)
+    for namespace in context.snapshot.bound_to(name):
+        sns = context.snapshot.sovereign_namespace(namespace)
+        if sns is not None:
+            namespace_handlers.converge(context, sns, whole)
+
+
+@kopf.on.delete(*RESOURCE)
+def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A profile that namespaces still use stays until they are gone, so that no namespace
     is left half-enforced; its status and an Event say why."""
-    bound = _bound(given(kwargs, "namespaces_by_profile"), name)
+    context = context_of(memo)
+    api: KubeApi = context.api
+    bound = context.snapshot.bound_to(name)
     if bound:
         message = (
             f"SovereigntyProfile {name} is still used by {len(bound)} SovereignNamespace(s): "
@@ -156,12 +163,10 @@ def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **kwargs: Any) -
         ]
         ready = find_condition(existing, c.READY)
         if ready is None or ready.reason != c.PROFILE_IN_USE:
-            events.post(body, c.PROFILE_IN_USE, message, warning=True)
+            context.events.post(body, c.PROFILE_IN_USE, message, warning=True)
             qualified = int((body.get("status") or {}).get("qualifiedNodes") or 0)
-            write_status(
-                memo.kube, dict(body), _status(dict(body), [blocked], qualified, len(bound))
-            )
+            write_status(api, dict(body), _status(dict(body), [blocked], qualified, len(bound)))
         raise kopf.TemporaryError(message, delay=5)
     metrics.forget_profile(name)
     for obj in plan_profile(name, None, None, {}).admission:
-        memo.kube.delete(obj["kind"], obj["metadata"]["name"])
+        api.delete(obj["kind"], obj["metadata"]["name"])

@@ -14,8 +14,7 @@ from souverain import metrics
 from souverain.api import ResidentVolume, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
-from souverain.handlers import events
-from souverain.handlers.indices import first, given
+from souverain.handlers.status import write_status
 from souverain.kubeapi import KubeApi
 from souverain.labels import RESIDENT_VOLUME
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
@@ -27,50 +26,43 @@ from souverain.reconcile.volume import (
     requested,
     retained_claim,
 )
+from souverain.runtime.context import Context, context_of
+from souverain.runtime.events import EventPoster
+from souverain.runtime.informer import Change
 
 KIND = "ResidentVolume"
-GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "residentvolumes"
+RESOURCE = ResidentVolume.resource()
 WAITING = (c.NAMESPACE_NOT_SOVEREIGN, c.PROFILE_NOT_FOUND)
 """Reasons that clear up by themselves once the SovereignNamespace or profile exists."""
 
 log = logging.getLogger(__name__)
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
-def resident_volumes(namespace: str | None, name: str, **_: Any) -> dict[str, bool]:
-    """``namespace/name`` of every ResidentVolume, to tell its claim and volume apart."""
-    return {f"{namespace}/{name}": True}
-
-
-def _profile(
-    namespace: str, sovereign_namespaces: kopf.Index[str, Any], profiles: kopf.Index[str, Any]
-) -> tuple[str | None, SovereigntyProfileSpec | None]:
+def _profile(context: Context, namespace: str) -> tuple[str | None, SovereigntyProfileSpec | None]:
     """The name of the profile the namespace is bound to (None when it is not) and its
     spec (None when it does not exist)."""
-    sns = first(sovereign_namespaces, namespace)
-    if sns is None or sns["metadata"].get("deletionTimestamp"):
+    sns = context.snapshot.sovereign_namespace(namespace)
+    if sns is None:
         return None, None
     profile_name = str(sns["spec"].get("profileName", ""))
-    profile = first(profiles, profile_name)
-    if profile is None or profile["metadata"].get("deletionTimestamp"):
+    profile = context.snapshot.profile(profile_name)
+    if profile is None:
         return profile_name, None
     return profile_name, SovereigntyProfileSpec.model_validate(profile.get("spec") or {})
 
 
-def converge(api: KubeApi, body: dict[str, Any], indices: dict[str, Any]) -> VolumePlan:
+def converge(context: Context, body: dict[str, Any]) -> VolumePlan:
     """Brings the claim of one ResidentVolume to its plan and writes the volume's status;
     changes nothing when everything is in place."""
+    api, events = context.api, context.events
     with metrics.reconciling(KIND):
         try:
             rv = ResidentVolume.model_validate(body)
         except ValidationError as error:
             raise kopf.PermanentError(f"the ResidentVolume cannot be read: {error}") from error
         name, namespace = rv.metadata.name, str(rv.metadata.namespace)
-        profile_name, profile = _profile(
-            namespace, given(indices, "sovereign_namespaces"), given(indices, "profiles")
-        )
-        node_labels = given(indices, "node_labels")
-        nodes = {node: first(node_labels, node) or {} for node in node_labels}
+        profile_name, profile = _profile(context, namespace)
+        nodes = context.snapshot.node_labels()
         observed = api.get("PersistentVolumeClaim", name, namespace)
         class_name = effective_class(rv, profile.storage, observed) if profile else None
         storage_class = api.get("StorageClass", class_name) if class_name else None
@@ -90,15 +82,18 @@ def converge(api: KubeApi, body: dict[str, Any], indices: dict[str, Any]) -> Vol
                     f"{error.status} {error.reason}",
                     rv.metadata.generation,
                 )
-                _write_status(api, body, rv, [failed], plan, profile_name)
+                _write_status(context, body, rv, [failed], plan, profile_name)
                 raise kopf.TemporaryError(f"applying the claim failed: {error}", 15) from error
-            _post_claim_events(body, observed, applied)
-        _write_status(api, body, rv, plan.conditions, plan, profile_name)
+            _post_claim_events(events, body, observed, applied)
+        _write_status(context, body, rv, plan.conditions, plan, profile_name)
     return plan
 
 
 def _post_claim_events(
-    body: dict[str, Any], observed: dict[str, Any] | None, applied: dict[str, Any]
+    events: EventPoster,
+    body: dict[str, Any],
+    observed: dict[str, Any] | None,
+    applied: dict[str, Any],
 ) -> None:
     name = applied["metadata"]["name"]
     size = requested(applied)
@@ -113,7 +108,7 @@ def _post_claim_events(
 
 
 def _write_status(
-    api: KubeApi,
+    context: Context,
     body: dict[str, Any],
     rv: ResidentVolume,
     updates: list[Condition],
@@ -141,17 +136,14 @@ def _write_status(
         and resident.status == "False"
         and (was is None or (was.status, was.reason) != ("False", resident.reason))
     ):
-        events.post(body, resident.reason, resident.message, warning=True)
+        context.events.post(body, resident.reason, resident.message, warning=True)
     metrics.record_volume(
         str(rv.metadata.namespace),
         rv.metadata.name,
         profile_name or "",
         resident.status if resident else "Unknown",
     )
-    current = body.get("status") or {}
-    if all(current.get(key) == value for key, value in status.items()):
-        return
-    api.patch_status(KIND, rv.metadata.name, status, rv.metadata.namespace)
+    write_status(context.api, body, status)
 
 
 def _deleting(body: dict[str, Any] | None) -> bool:
@@ -161,59 +153,57 @@ def _deleting(body: dict[str, Any] | None) -> bool:
 # -- handlers ------------------------------------------------------------------
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def reconcile(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Makes or updates the claim and reports where the volume is; retried while the
     namespace or its profile is still missing."""
-    plan = converge(memo.kube, dict(body), kwargs)
+    plan = converge(context_of(memo), dict(body))
     reasons = {cond.reason for cond in plan.conditions}
     if reasons & set(WAITING):
         raise kopf.TemporaryError("waiting for the namespace's profile", delay=15)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=120, initial_delay=120, idle=30)
-def recheck(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+@kopf.timer(*RESOURCE, interval=120, initial_delay=120, idle=30)
+def recheck(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A periodic pass: nodes and profiles change residency without touching the volume."""
     if not _deleting(dict(body)):
-        converge(memo.kube, dict(body), kwargs)
+        converge(context_of(memo), dict(body))
 
 
-def _converge_by_name(api: KubeApi, namespace: str, name: str, kwargs: dict[str, Any]) -> None:
-    if first(given(kwargs, "resident_volumes"), f"{namespace}/{name}") is None:
+def converge_by_name(context: Context, namespace: str, name: str) -> None:
+    """Converges the ResidentVolume ``namespace/name`` unless it is gone or leaving."""
+    if context.snapshot.resident_volumes.get(name, namespace) is None:
         return
-    body = api.get(KIND, name, namespace)
+    body = context.api.get(KIND, name, namespace)
     if body is not None and not _deleting(body):
-        converge(api, body, kwargs)
+        converge(context, body)
 
 
-@kopf.on.event("", "v1", "persistentvolumeclaims", labels={RESIDENT_VOLUME: kopf.PRESENT})
-def claim_changed(
-    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
-) -> None:
+def claim_changed(context: Context, change: Change) -> None:
     """A claim made for a ResidentVolume was bound, resized, edited or deleted."""
-    if kwargs.get("type") is None:
-        return  # the initial listing: the volumes' own resume handlers cover it
-    _converge_by_name(memo.kube, str(namespace), str(labels[RESIDENT_VOLUME]), kwargs)
+    metadata = change.obj["metadata"]
+    volume = (metadata.get("labels") or {}).get(RESIDENT_VOLUME)
+    if volume:
+        converge_by_name(context, str(metadata.get("namespace")), str(volume))
 
 
-@kopf.on.event("", "v1", "persistentvolumes")
-def volume_changed(spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+def volume_changed(context: Context, change: Change) -> None:
     """A PersistentVolume bound to a ResidentVolume's claim changed (its labels, its
     affinity, its phase)."""
-    if kwargs.get("type") is None:
-        return
-    ref = spec.get("claimRef") or {}
+    ref = (change.obj.get("spec") or {}).get("claimRef") or {}
     if ref.get("namespace") and ref.get("name"):
-        _converge_by_name(memo.kube, str(ref["namespace"]), str(ref["name"]), kwargs)
+        converge_by_name(context, str(ref["namespace"]), str(ref["name"]))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+@kopf.on.delete(*RESOURCE)
 def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Leaves the claim and its data in place, detached and labelled (reclaim Retain), or
     deletes the claim (reclaim Delete). A claim that is not the volume's is never touched."""
-    api: KubeApi = memo.kube
+    context = context_of(memo)
+    api: KubeApi = context.api
+    events = context.events
     name, namespace = body["metadata"]["name"], str(body["metadata"]["namespace"])
     with metrics.reconciling(KIND):
         claim = api.get("PersistentVolumeClaim", name, namespace)

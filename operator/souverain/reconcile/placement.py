@@ -111,3 +111,48 @@ def placement_conditions(
             now,
         )
     return [placement, compliant]
+
+
+LAYER_MUTATING_POLICY = "MutatingAdmissionPolicy"
+LAYER_VALIDATING_POLICY = "ValidatingAdmissionPolicy"
+LAYER_WEBHOOK = "AdmissionWebhook"
+PLACEMENT_LAYERS = (LAYER_MUTATING_POLICY, LAYER_VALIDATING_POLICY, LAYER_WEBHOOK)
+
+
+@dataclass
+class PlacementReport:
+    """What a SovereignNamespace's status says about placement."""
+
+    conditions: list[Condition]
+    compliant_pods: int
+    non_compliant_pods: int
+    layers: list[str]
+
+
+def placement_layers(*, native: bool, mutating: bool, enforced: bool, webhook: bool) -> list[str]:
+    """The placement layers in force for a profile: the native policies (the mutating one
+    only where it is served and the profile enforces) and the operator's webhooks."""
+    found = []
+    if native:
+        if mutating and enforced:
+            found.append(LAYER_MUTATING_POLICY)
+        found.append(LAYER_VALIDATING_POLICY)
+    if webhook:
+        found.append(LAYER_WEBHOOK)
+    return found
+
+
+def status_fields(
+    layers: list[str], report: PlacementReport | None, current: Mapping[str, object]
+) -> dict[str, object]:
+    """The status fields placement adds to a SovereignNamespace's: its layers (kept as
+    they are when placement is not known yet) and its pod counts."""
+    if report is None:
+        previous = current.get("enforcementLayers") or []
+        kept = [layer for layer in previous if layer in PLACEMENT_LAYERS]  # type: ignore[attr-defined]
+        return {"enforcementLayers": [*layers, *(k for k in kept if k not in layers)]}
+    return {
+        "enforcementLayers": [*layers, *(k for k in report.layers if k not in layers)],
+        "compliantPods": report.compliant_pods,
+        "nonCompliantPods": report.non_compliant_pods,
+    }

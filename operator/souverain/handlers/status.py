@@ -1,0 +1,18 @@
+"""The one status writer of souverain's three kinds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from souverain.kubeapi import KubeApi
+
+
+def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> bool:
+    """Merge-patches the status of ``body`` with ``status`` unless every field already
+    holds that value; True when it wrote."""
+    current = body.get("status") or {}
+    if all(current.get(key) == value for key, value in status.items()):
+        return False
+    metadata = body["metadata"]
+    api.patch_status(body["kind"], metadata["name"], status, metadata.get("namespace"))
+    return True

@@ -1,0 +1,135 @@
+"""The TLS server of the placement webhooks, served by every replica.
+
+``POST /pin`` and ``POST /binding`` take an AdmissionReview and answer it from the
+placement state (:func:`souverain.admission.review.review`): no API call, no per-request
+log line. The certificate is mounted, shared between replicas through a Secret, or made
+here (:mod:`souverain.certificates`). The webhook configurations that point the API
+server here are applied by the active replica (:func:`configurations`).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from souverain import metrics
+from souverain.admission import placement
+from souverain.admission.review import WEBHOOKS, review
+from souverain.certificates import (
+    ServingCertificate,
+    serving_certificate,
+    shared_serving_certificate,
+)
+from souverain.kubeapi import KubeApi
+from souverain.placement.state import PlacementState
+from souverain.settings import WebhookOptions
+
+log = logging.getLogger(__name__)
+
+
+def hosts(options: WebhookOptions) -> tuple[str, ...]:
+    """The names the API server calls the webhooks by."""
+    if options.url:
+        return (urlsplit(options.url).hostname or "localhost",)
+    namespace, _, rest = options.service.partition("/")
+    name = rest.partition(":")[0]
+    return (f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local")
+
+
+def client_config(options: WebhookOptions, ca_pem: bytes) -> Callable[[str], dict[str, Any]]:
+    """How the API server reaches the webhook at a path: by URL or through the Service."""
+    bundle = base64.b64encode(ca_pem).decode()
+
+    def config(path: str) -> dict[str, Any]:
+        if options.url:
+            return {"url": f"{options.url.rstrip('/')}/{path}", "caBundle": bundle}
+        namespace, _, rest = options.service.partition("/")
+        name, _, port = rest.partition(":")
+        return {
+            "service": {
+                "namespace": namespace,
+                "name": name,
+                "port": int(port or 443),
+                "path": f"/{path}",
+            },
+            "caBundle": bundle,
+        }
+
+    return config
+
+
+def certificate(api: KubeApi, options: WebhookOptions) -> ServingCertificate:
+    """The serving certificate: from the folder, from the shared Secret, or made now."""
+    folder = Path(options.cert_dir or tempfile.mkdtemp(prefix="souverain-webhook-"))
+    if options.secret:
+        return shared_serving_certificate(api, options.secret, folder, hosts(options))
+    return serving_certificate(folder, hosts(options))
+
+
+def configurations(
+    options: WebhookOptions, served: ServingCertificate, *, mutating_policies: bool
+) -> list[dict[str, Any]]:
+    """The webhook configurations pointing the API server at this server."""
+    return placement.webhook_configurations(
+        client_config(options, served.ca_pem),
+        pinning_is_native=options.native and mutating_policies,
+    )
+
+
+class WebhookServer:
+    """An aiohttp server answering the placement reviews over TLS."""
+
+    def __init__(
+        self, state: PlacementState, options: WebhookOptions, served: ServingCertificate
+    ) -> None:
+        self.state = state
+        self.options = options
+        self.served = served
+        self._runner: web.AppRunner | None = None
+        self.listening = False
+
+    async def answer(self, request: web.Request) -> web.Response:
+        webhook = request.match_info["webhook"]
+        if webhook not in WEBHOOKS:
+            raise web.HTTPNotFound(text=f"no webhook {webhook!r} here")
+        started = time.perf_counter()
+        try:
+            body = await request.json()
+        except ValueError as error:
+            raise web.HTTPBadRequest(text=f"not an AdmissionReview: {error}") from error
+        payload = body.get("request") or {}
+        namespace = str(payload.get("namespace", ""))
+        answer, outcome = review(
+            webhook, body, self.state.placement_of(namespace), ready=self.state.synced
+        )
+        operation = str(payload.get("operation", ""))
+        metrics.ADMISSION_DECISIONS.labels(webhook, operation, outcome).inc()
+        metrics.ADMISSION_SECONDS.labels(webhook, operation).observe(time.perf_counter() - started)
+        return web.json_response(answer)
+
+    async def start(self) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(self.served.certfile), str(self.served.keyfile))
+        app = web.Application()
+        app.router.add_post("/{webhook}", self.answer)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        host, _, port = self.options.listen.rpartition(":")
+        site = web.TCPSite(self._runner, host or None, int(port), ssl_context=context)
+        await site.start()
+        self.listening = True
+        log.info("Placement webhooks listening on %s", self.options.listen)
+
+    async def stop(self) -> None:
+        self.listening = False
+        if self._runner is not None:
+            await self._runner.cleanup()

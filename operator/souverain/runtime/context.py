@@ -1,0 +1,66 @@
+"""Everything the handlers, watches and servers share, built once by ``souverain run``
+and handed to kopf's handlers as ``memo.context``.
+
+No module holds state of its own: what the process knows lives here.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from souverain.kubeapi import KubeApi
+from souverain.placement.state import PlacementState
+from souverain.runtime.events import EventPoster
+from souverain.runtime.snapshot import Snapshot
+from souverain.runtime.work import WorkQueue
+from souverain.settings import WebhookOptions
+
+
+@dataclass
+class Context:
+    """The operator's API client, snapshot, Event poster and placement state."""
+
+    api: KubeApi
+    snapshot: Snapshot
+    events: EventPoster
+    placement: PlacementState
+    webhook: WebhookOptions
+    identity: str
+    """This replica's name in the Lease and in the Events it posts."""
+    active: threading.Event
+    """Set while this replica is the active one: only then does it act."""
+    stop: threading.Event
+    counts: WorkQueue = field(default_factory=WorkQueue)
+    """Profiles whose qualified nodes need counting again."""
+
+    @classmethod
+    def build(
+        cls, api: KubeApi, webhook: WebhookOptions, identity: str, *, watch_seconds: int = 300
+    ) -> Context:
+        active, stop = threading.Event(), threading.Event()
+        snapshot = Snapshot.of(api, watch_seconds)
+        placement = PlacementState(
+            snapshot,
+            webhook,
+            mutating_policies=api.serves("MutatingAdmissionPolicy"),
+            active=active,
+        )
+        placement.subscribe()
+        return cls(
+            api=api,
+            snapshot=snapshot,
+            events=EventPoster(api, active, identity),
+            placement=placement,
+            webhook=webhook,
+            identity=identity,
+            active=active,
+            stop=stop,
+        )
+
+
+def context_of(memo: Any) -> Context:
+    """The context kopf passes to a handler in its ``memo``."""
+    found: Context = memo.context
+    return found

@@ -1,0 +1,227 @@
+"""``souverain run``: the start-up order of the operator, in one place.
+
+1. Options, the API client, the context (informers, placement state, Event poster).
+2. The informers start listing; the settle loop and the node counter wait for leadership.
+3. ``/healthz`` and ``/readyz``, the metrics, and the webhook server start: every
+   replica serves the webhooks.
+4. Once every informer has listed, the replica campaigns for the Lease (without a Lease
+   configured, it acts at once).
+5. Active: it applies the webhook configurations, settles every namespace, counts every
+   profile's nodes, and starts kopf (standalone) with the context in its ``memo``.
+6. On SIGTERM it stops acting, stops kopf, and gives the Lease back, so that a standby
+   takes over at its next try; if it loses the Lease, it stops acting and exits with
+   code 1, to start again as a standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+import kopf
+
+from souverain import metrics
+from souverain.admission import placement
+from souverain.handlers import drift
+from souverain.handlers import namespace as namespace_handlers
+from souverain.handlers import profile as profile_handlers
+from souverain.handlers import volume as volume_handlers
+from souverain.kubeapi import KubeApi, load_api_client
+from souverain.placement.server import WebhookServer, certificate, configurations
+from souverain.placement.settle import Settler
+from souverain.runtime.context import Context
+from souverain.runtime.health import HealthServer
+from souverain.runtime.informer import Change
+from souverain.runtime.lease import LeaseElector, Timings
+from souverain.runtime.work import start_worker, work_on
+from souverain.settings import RunOptions, WebhookOptions
+
+log = logging.getLogger(__name__)
+
+KOPF_STOP_SECONDS = 30.0
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{os.getpid()}"
+
+
+def when_active(context: Context, subscriber: Any) -> Any:
+    """``subscriber``, called only while this replica is the active one."""
+
+    def gated(change: Change) -> None:
+        if context.active.is_set():
+            subscriber(context, change)
+
+    return gated
+
+
+def wire(context: Context) -> Settler:
+    """Subscribes the work of the active replica to the informers; returns the settle
+    loop of placement."""
+    snapshot = context.snapshot
+    for informer in (snapshot.namespaces, snapshot.network_policies, snapshot.role_bindings):
+        informer.subscribe(when_active(context, drift.repair_if_drifted))
+    snapshot.nodes.subscribe(when_active(context, profile_handlers.nodes_changed))
+    snapshot.resident_claims.subscribe(when_active(context, volume_handlers.claim_changed))
+    snapshot.volumes.subscribe(when_active(context, volume_handlers.volume_changed))
+
+    def placement_changed(namespace: str) -> None:
+        namespace_handlers.converge_by_name(context, namespace)
+
+    return Settler(context.placement, context.api, context.events, placement_changed)
+
+
+def activate(context: Context, settler: Settler, served: Any) -> None:
+    """What a replica does when it becomes the active one, before kopf starts."""
+    api = context.api
+    if served is not None:
+        for configuration in configurations(
+            context.webhook, served, mutating_policies=context.placement.mutating_policies
+        ):
+            api.apply(configuration)
+    else:
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            api.delete(kind, placement.WEBHOOK_CONFIGURATION_NAME)
+    context.active.set()
+    metrics.LEADER.set(1)
+    settler.activate()
+    context.counts.add(*(p["metadata"]["name"] for p in context.snapshot.profiles.items()))
+
+
+def run(options: RunOptions, webhook: WebhookOptions) -> int:
+    """Runs the operator until SIGTERM or SIGINT; the exit code."""
+    import souverain.handlers  # noqa: F401  (registers the kopf handlers)
+
+    kopf.configure(
+        verbose=options.verbose,
+        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    api = KubeApi(load_api_client())
+    identity = options.identity or default_identity()
+    context = Context.build(api, webhook, identity, watch_seconds=options.watch_seconds)
+    return asyncio.run(_serve(context, options))
+
+
+async def _serve(context: Context, options: RunOptions) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def stop(signum: signal.Signals) -> None:
+        log.info("Received %s: stopping", signum.name)
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    log.info(
+        "souverain starting as %s (%s)",
+        context.identity,
+        f"Lease {options.lease}" if options.lease else "no Lease: acting alone",
+    )
+
+    settler = wire(context)
+    context.snapshot.start(context.stop)
+    start_worker("placement-settle", lambda: settler.run(context.stop, context.active))
+    start_worker(
+        "profile-nodes",
+        lambda: work_on(
+            context.counts,
+            lambda name: profile_handlers.count_nodes(context, name),
+            context.stop,
+            context.active,
+        ),
+    )
+    if options.metrics:
+        metrics.serve(options.metrics)
+    served = webhooks = None
+    if context.webhook.enabled:
+        served = await asyncio.to_thread(certificate, context.api, context.webhook)
+        webhooks = WebhookServer(context.placement, context.webhook, served)
+        await webhooks.start()
+    health = HealthServer(context, options.liveness, webhooks) if options.liveness else None
+    if health is not None:
+        await health.start()
+
+    leading = threading.Event()  # set to end the campaign or the renewals
+    elector = None
+    if options.lease:
+        namespace, _, name = options.lease.partition("/")
+        duration = options.lease_seconds
+        timings = Timings(
+            duration=duration,
+            renew_deadline=duration * 0.7,
+            renew_every=duration * 0.2,
+            retry=min(1.0, duration * 0.1),
+        )
+        elector = LeaseElector(context.api, namespace, name, context.identity, timings)
+
+    code = 0
+    kopf_stop = threading.Event()
+    kopf_thread: threading.Thread | None = None
+    renewals: asyncio.Future[bool] | None = None
+    try:
+        if not await _until(stopping, asyncio.to_thread(context.snapshot.wait_synced, leading)):
+            return 0
+        log.info("Every informer has listed; %s", "campaigning" if elector else "acting alone")
+        if elector is not None:
+            campaign = asyncio.to_thread(elector.campaign, leading)
+            if not await _until(stopping, campaign):
+                return 0
+        await asyncio.to_thread(activate, context, settler, served)
+        log.info("Active as %s", context.identity)
+        kopf_thread = threading.Thread(
+            target=_run_kopf, args=(context, kopf_stop), name="souverain-kopf", daemon=True
+        )
+        kopf_thread.start()
+        kopf_done = asyncio.ensure_future(asyncio.to_thread(kopf_thread.join))
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait()), kopf_done]
+        if elector is not None:
+            renewals = asyncio.ensure_future(asyncio.to_thread(elector.keep, leading))
+            waits.append(renewals)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if not stopping.is_set():
+            log.error("Stopping: %s", "kopf ended" if kopf_done.done() else "the Lease was lost")
+            code = 1
+    finally:
+        context.active.clear()
+        metrics.LEADER.set(0)
+        kopf_stop.set()
+        leading.set()
+        if kopf_thread is not None:
+            await asyncio.to_thread(kopf_thread.join, KOPF_STOP_SECONDS)
+        if renewals is not None:
+            await renewals
+        if elector is not None:
+            await asyncio.to_thread(elector.release)
+        context.stop.set()
+        log.info("Stopped")
+        if webhooks is not None:
+            await webhooks.stop()
+        if health is not None:
+            await health.stop()
+    return code
+
+
+async def _until(stopping: asyncio.Event, work: Any) -> bool:
+    """Awaits ``work`` unless ``stopping`` is set first; its result, or False."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if not task.done():
+        return False  # the thread ends on its own once ``leading`` is set
+    return bool(task.result())
+
+
+def _run_kopf(context: Context, stop: threading.Event) -> None:
+    """kopf, standalone, on its own thread and event loop, until ``stop``."""
+    kopf.run(
+        clusterwide=True,
+        standalone=True,
+        stop_flag=stop,
+        memo=kopf.Memo(context=context),
+    )

@@ -1,0 +1,67 @@
+"""Work queued by key and done on one thread, each key once however often it was added."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class WorkQueue:
+    """Keys waiting to be worked on. Adding a key that is already waiting adds nothing."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._wake = threading.Condition()
+
+    def add(self, *keys: str) -> None:
+        with self._wake:
+            self._keys.update(keys)
+            self._wake.notify()
+
+    def take(self, timeout: float) -> set[str]:
+        """The waiting keys (waiting up to ``timeout`` seconds for one), and no longer
+        waiting."""
+        with self._wake:
+            if not self._keys:
+                self._wake.wait(timeout)
+            keys, self._keys = self._keys, set()
+        return keys
+
+    def __len__(self) -> int:
+        with self._wake:
+            return len(self._keys)
+
+
+def work_on(
+    queue: WorkQueue,
+    handle: Callable[[str], None],
+    stop: threading.Event,
+    active: threading.Event,
+    *,
+    period: float = 2.0,
+    due: Callable[[], set[str]] | None = None,
+) -> None:
+    """Handles the queue's keys in order, while ``active`` is set, until ``stop``; every
+    ``period`` seconds ``due`` may add keys of its own (retries)."""
+    while not stop.is_set():
+        if not active.wait(period):
+            continue
+        keys = queue.take(period) | (due() if due is not None else set())
+        if not active.is_set():
+            queue.add(*keys)
+            continue
+        for key in sorted(keys):
+            try:
+                handle(key)
+            except Exception:
+                log.exception("Working on %s failed", key)
+
+
+def start_worker(name: str, target: Callable[[], None]) -> threading.Thread:
+    """Runs ``target`` on a daemon thread named ``souverain-<name>``."""
+    thread = threading.Thread(target=target, name=f"souverain-{name}", daemon=True)
+    thread.start()
+    return thread
