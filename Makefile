@@ -32,10 +32,11 @@ binaries: $(STAMP) ## build etcd, kube-*, kubectl, kwok and helm into the per-us
 crds: $(STAMP) ## regenerate crds/ and the chart's CRD templates from the pydantic models
 	$(BIN)/python -m souverain crds --output crds --chart-output helm/souverain/templates/crds
 
-lint: $(STAMP) binaries ## ruff, format check, mypy --strict, helm lint --strict
+lint: $(STAMP) ## ruff, format check, mypy --strict, helm lint --strict (builds helm alone if missing)
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
+	tools/kube/build.sh helm
 	$(KUBE_BIN)/helm lint --strict helm/souverain
 
 fmt: $(STAMP) ## format the code

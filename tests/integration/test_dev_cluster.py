@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from souverain.devcluster import cluster as cluster_module
-from souverain.devcluster.cluster import DevCluster, DevClusterError, pid_alive
+from souverain.devcluster.cluster import DevCluster, DevClusterError
+from souverain.devcluster.state import pid_alive
 
 
 def test_port_clash_is_reported_in_one_clear_message(

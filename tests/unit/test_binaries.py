@@ -115,3 +115,78 @@ def test_build_with_too_old_go_says_what_is_missing(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Go 1.26 or newer is needed" in result.stderr
+
+
+# A stand-in for Go that records what it is asked to build and makes empty binaries.
+FAKE_GO = """#!/bin/sh
+case "$1" in
+  env) echo go1.26.0; exit 0 ;;
+  install) echo "install $2" >> "$GO_LOG"; name=${2%@*}; touch "$GOBIN/${name##*/}"
+           chmod +x "$GOBIN/${name##*/}" ;;
+  build) shift; out=; built=
+         while [ $# -gt 0 ]; do
+           case "$1" in
+             -o) out=$2; shift 2 ;;
+             -ldflags) shift 2 ;;
+             *) touch "$out${1##*/}"; chmod +x "$out${1##*/}"; built="$built ${1##*/}"; shift ;;
+           esac
+         done
+         echo "build$built" >> "$GO_LOG" ;;
+esac
+"""
+
+
+def test_named_binaries_are_built_alone_and_once(tmp_path: Path) -> None:
+    kube = tmp_path / "tools" / "kube"
+    shutil.copytree(REPO / "tools" / "kube", kube)
+    fake = tmp_path / "go"
+    fake.mkdir()
+    (fake / "go").write_text(FAKE_GO)
+    (fake / "go").chmod(0o755)
+    cache, log = tmp_path / "bin", tmp_path / "go.log"
+    pins = dict(re.findall(r"^(\w+)_VERSION=(v\S+)$", (kube / "build.sh").read_text(), re.M))
+    env = {
+        "PATH": f"{fake}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SOUVERAIN_KUBE_BIN": str(cache),
+        "GO_LOG": str(log),
+    }
+
+    def build(*names: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(kube / "build.sh"), *names], capture_output=True, text=True, env=env, check=False
+        )
+
+    assert build("helm").returncode == 0
+    assert log.read_text().splitlines() == [f"install helm.sh/helm/v3/cmd/helm@{pins['HELM']}"]
+    assert sorted(p.name for p in cache.iterdir()) == [".helm.built", "helm"]
+
+    again = build("helm")
+    assert again.returncode == 0
+    assert "already built" in again.stdout
+    assert len(log.read_text().splitlines()) == 1
+
+    assert build("kubectl", "helm").returncode == 0
+    assert log.read_text().splitlines()[1:] == ["build kubectl"]
+    assert not (cache / ".etcd.built").exists()
+
+    assert build().returncode == 0
+    assert log.read_text().splitlines()[2:] == [
+        "build etcd kube-apiserver kube-scheduler kube-controller-manager",
+        f"install sigs.k8s.io/kwok/cmd/kwok@{pins['KWOK']}",
+    ]
+    assert "binaries are built" in build().stdout
+
+
+def test_an_unknown_binary_is_refused_by_name(tmp_path: Path) -> None:
+    env = {**os.environ, "SOUVERAIN_KUBE_BIN": str(tmp_path / "bin")}
+    result = subprocess.run(
+        [str(REPO / "tools" / "kube" / "build.sh"), "helm", "kubelet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "unknown binary 'kubelet'" in result.stderr
+    assert not (tmp_path / "bin").exists()

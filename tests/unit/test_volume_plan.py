@@ -12,15 +12,13 @@ from souverain import labels
 from souverain.api import ResidentVolume, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.labels import RESIDENT_VOLUME
+from souverain.reconcile.residency import class_problem, residency, term_matches
 from souverain.reconcile.volume import (
     belongs,
     claim_size,
-    class_problem,
     desired_claim,
     plan_volume,
-    residency,
     retained_claim,
-    term_matches,
 )
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

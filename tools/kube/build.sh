@@ -4,6 +4,7 @@
 # already built for the pinned version is never rebuilt.
 #
 #   tools/kube/build.sh            build what is missing
+#   tools/kube/build.sh NAME...    build only the named binaries, if missing (e.g. helm)
 #   tools/kube/build.sh --bin-dir  print the cache folder and exit
 #
 # SOUVERAIN_KUBE_BIN overrides the cache folder.
@@ -63,13 +64,34 @@ stamp_ok() {  # stamp_ok NAME KEY: is NAME built and stamped with KEY?
 RECIPE=2
 kube_key="$KUBERNETES_VERSION recipe-$RECIPE $(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-16)"
 kube_bins=(etcd kube-apiserver kube-scheduler kube-controller-manager kubectl)
+all_bins=("${kube_bins[@]}" kwok helm)
+
+key() {  # key NAME: the stamp a built NAME carries
+  case "$1" in
+    kwok) echo "$KWOK_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    *) echo "$kube_key" ;;
+  esac
+}
+
+named=("$@")
+[ $# -gt 0 ] || named=("${all_bins[@]}")
+wanted=()
+for name in "${named[@]}"; do
+  known=no
+  for bin in "${all_bins[@]}"; do [ "$bin" != "$name" ] || known=yes; done
+  [ "$known" = yes ] || fail "unknown binary '$name'; the binaries are ${all_bins[*]}"
+  case " ${wanted[*]} " in *" $name "*) ;; *) wanted+=("$name") ;; esac
+done
 missing=()
-for name in "${kube_bins[@]}"; do stamp_ok "$name" "$kube_key" || missing+=("$name"); done
-stamp_ok kwok "$KWOK_VERSION" || missing+=(kwok)
-stamp_ok helm "$HELM_VERSION" || missing+=(helm)
+for name in "${wanted[@]}"; do stamp_ok "$name" "$(key "$name")" || missing+=("$name"); done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "souverain: Kubernetes $KUBERNETES_VERSION binaries are built in $bin_dir"
+  if [ $# -eq 0 ]; then
+    echo "souverain: Kubernetes $KUBERNETES_VERSION binaries are built in $bin_dir"
+  else
+    echo "souverain: ${wanted[*]} already built in $bin_dir"
+  fi
   exit 0
 fi
 
@@ -80,11 +102,12 @@ echo "souverain: the first build takes several minutes and about 2 GB of Go buil
 
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0
 build_kube=()
+built_kube=()
 for name in "${missing[@]}"; do
   case "$name" in
-    etcd) build_kube+=(./cmd/etcd) ;;
+    etcd) build_kube+=(./cmd/etcd); built_kube+=(etcd) ;;
     kwok|helm) ;;
-    *) build_kube+=("k8s.io/kubernetes/cmd/$name") ;;
+    *) build_kube+=("k8s.io/kubernetes/cmd/$name"); built_kube+=("$name") ;;
   esac
 done
 if [ ${#build_kube[@]} -gt 0 ]; then
@@ -96,7 +119,7 @@ if [ ${#build_kube[@]} -gt 0 ]; then
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=souverain-$KUBERNETES_VERSION"
   done
   (cd "$here" && "$go_bin" build -ldflags "$ldflags" -o "$bin_dir/" "${build_kube[@]}")
-  for name in "${kube_bins[@]}"; do echo "$kube_key" > "$bin_dir/.$name.built"; done
+  for name in "${built_kube[@]}"; do echo "$kube_key" > "$bin_dir/.$name.built"; done
 fi
 for name in "${missing[@]}"; do
   case "$name" in

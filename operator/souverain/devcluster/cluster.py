@@ -8,9 +8,7 @@ started it; their pids, ports and paths are kept in ``state.json`` so that
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -20,59 +18,28 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
-from souverain.devcluster import pki
 from souverain.devcluster.binaries import CONTROL_PLANE, MissingPrerequisiteError, bin_dir, require
-from souverain.devcluster.nodes import KWOK_ANNOTATION, NodeSpec, default_nodes
+from souverain.devcluster.configuration import (
+    FEATURE_GATES,
+    SERVICE_CIDR,
+    apiserver_args,
+    etcd_args,
+    kwok_args,
+    write_kubeconfig,
+    write_pki,
+    write_scheduler_kubeconfig,
+)
+from souverain.devcluster.nodes import NodeSpec, default_nodes
+from souverain.devcluster.state import ProcessRecord, State, pid_alive
 
 DEFAULT_STATE_DIR = Path(".souverain") / "dev-cluster"
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IP = "10.96.0.1"
-
-# MutatingAdmissionPolicy is GA and served (admissionregistration.k8s.io/v1) by
-# default since Kubernetes 1.36, so the pinned release needs no feature gate for
-# it; older releases would need MutatingAdmissionPolicy=true and the v1beta1 API.
-FEATURE_GATES: tuple[str, ...] = ()
 
 
 class DevClusterError(RuntimeError):
     """The local control plane could not start or stop; the message says why."""
-
-
-@dataclass
-class ProcessRecord:
-    """A started component: its pid and its log file."""
-
-    name: str
-    pid: int
-    log: str
-
-
-@dataclass
-class State:
-    """What ``up`` leaves behind for ``status`` and ``down``."""
-
-    kubeconfig: str
-    apiserver_url: str
-    ports: dict[str, int]
-    processes: list[ProcessRecord] = field(default_factory=list)
-    started_at: float = 0.0
-
-    @classmethod
-    def load(cls, path: Path) -> State:
-        data = json.loads(path.read_text())
-        data["processes"] = [ProcessRecord(**p) for p in data["processes"]]
-        return cls(**data)
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
 
 
 def free_port() -> int:
@@ -81,21 +48,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with that pid exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return True
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -170,9 +122,11 @@ class DevCluster:
             ports=ports,
             started_at=time.time(),
         )
-        files = self._write_pki()
-        self._write_kubeconfig(state.apiserver_url)
-        scheduler_kubeconfig = self._write_scheduler_kubeconfig()
+        pki_folder = self.state_dir / "pki"
+        files = write_pki(pki_folder)
+        write_kubeconfig(self.kubeconfig, state.apiserver_url, pki_folder)
+        scheduler_kubeconfig = self.state_dir / "scheduler.kubeconfig"
+        write_scheduler_kubeconfig(scheduler_kubeconfig, self.kubeconfig, pki_folder)
         started = time.monotonic()
         deadline = started + timeout
 
@@ -180,7 +134,9 @@ class DevCluster:
             self.timings[phase] = time.monotonic() - started
 
         try:
-            self._start(state, "etcd", [str(paths["etcd"]), *self._etcd_args(ports)])
+            self._start(
+                state, "etcd", [str(paths["etcd"]), *etcd_args(ports, self.state_dir / "etcd")]
+            )
             self._wait_http(f"http://127.0.0.1:{ports['etcd']}/health", "etcd", deadline)
             self._start(
                 state,
@@ -223,7 +179,7 @@ class DevCluster:
                     *([f"--feature-gates={','.join(FEATURE_GATES)}"] if FEATURE_GATES else []),
                 ],
             )
-            self._start(state, "kwok", [str(paths["kwok"]), *self._kwok_args(ports)])
+            self._start(state, "kwok", [str(paths["kwok"]), *kwok_args(ports, self.kubeconfig)])
             self._wait_http(
                 f"https://127.0.0.1:{ports['scheduler']}/healthz", "kube-scheduler", deadline, True
             )
@@ -303,141 +259,10 @@ class DevCluster:
 
     # -- configuration -----------------------------------------------------
 
-    def _write_pki(self) -> dict[str, Path]:
-        folder = self.state_dir / "pki"
-        ca = pki.make_ca()
-        ca_cert, _ = pki.write_pair(ca, folder, "ca")
-        serving = pki.issue(
-            ca,
-            "kube-apiserver",
-            dns_names=(
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            ),
-            ip_addresses=("127.0.0.1", SERVICE_IP),
-            server=True,
-        )
-        serving_cert, serving_key = pki.write_pair(serving, folder, "apiserver")
-        admin = pki.issue(ca, "souverain-admin", organization="system:masters", client=True)
-        pki.write_pair(admin, folder, "admin")
-        sa_key = folder / "sa.key"
-        sa_key.touch(mode=0o600)
-        sa_key.write_bytes(pki.make_service_account_key())
-        sa_pub = folder / "sa.pub"
-        sa_pub.write_bytes(pki.public_key_pem(sa_key.read_bytes()))
-        return {
-            "ca": ca_cert,
-            "serving-cert": serving_cert,
-            "serving-key": serving_key,
-            "sa-key": sa_key,
-            "sa-pub": sa_pub,
-        }
-
-    def _write_kubeconfig(self, server: str) -> None:
-        folder = self.state_dir / "pki"
-
-        def b64(name: str) -> str:
-            return base64.b64encode((folder / name).read_bytes()).decode()
-
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "souverain-dev",
-                    "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")},
-                }
-            ],
-            "users": [
-                {
-                    "name": "souverain-admin",
-                    "user": {
-                        "client-certificate-data": b64("admin.crt"),
-                        "client-key-data": b64("admin.key"),
-                    },
-                }
-            ],
-            "contexts": [
-                {
-                    "name": "souverain-dev",
-                    "context": {"cluster": "souverain-dev", "user": "souverain-admin"},
-                }
-            ],
-            "current-context": "souverain-dev",
-        }
-        self.kubeconfig.touch(mode=0o600)
-        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-
-    def _write_scheduler_kubeconfig(self) -> Path:
-        """A kubeconfig like the admin's, as the user system:kube-scheduler."""
-        ca = pki.KeyPair(
-            (self.state_dir / "pki" / "ca.crt").read_bytes(),
-            (self.state_dir / "pki" / "ca.key").read_bytes(),
-        )
-        scheduler = pki.issue(ca, "system:kube-scheduler", client=True)
-        config = yaml.safe_load(self.kubeconfig.read_text())
-        config["users"][0]["user"] = {
-            "client-certificate-data": base64.b64encode(scheduler.cert_pem).decode(),
-            "client-key-data": base64.b64encode(scheduler.key_pem).decode(),
-        }
-        path = self.state_dir / "scheduler.kubeconfig"
-        path.touch(mode=0o600)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
-
-    def _etcd_args(self, ports: dict[str, int]) -> list[str]:
-        client = f"http://127.0.0.1:{ports['etcd']}"
-        peer = f"http://127.0.0.1:{ports['etcd-peer']}"
-        return [
-            "--name=souverain-dev",
-            f"--data-dir={self.state_dir / 'etcd'}",
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=souverain-dev={peer}",
-            "--unsafe-no-fsync=true",
-            "--log-level=warn",
-        ]
-
     def _apiserver_args(self, ports: dict[str, int], files: dict[str, Path]) -> list[str]:
-        args = [
-            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={ports['apiserver']}",
-            f"--tls-cert-file={files['serving-cert']}",
-            f"--tls-private-key-file={files['serving-key']}",
-            f"--client-ca-file={files['ca']}",
-            f"--service-account-key-file={files['sa-pub']}",
-            f"--service-account-signing-key-file={files['sa-key']}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=RBAC",
-            "--endpoint-reconciler-type=none",
-            "--allow-privileged=true",
-            "--profiling=false",
-        ]
-        if FEATURE_GATES:
-            args.append(f"--feature-gates={','.join(FEATURE_GATES)}")
-        if self.admission_plugins:
-            args.append(f"--enable-admission-plugins={','.join(self.admission_plugins)}")
-        return args
-
-    def _kwok_args(self, ports: dict[str, int]) -> list[str]:
-        return [
-            f"--kubeconfig={self.kubeconfig}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
-            f"--server-address=127.0.0.1:{ports['kwok']}",
-            "--node-lease-duration-seconds=40",
-            "--cidr=10.244.0.0/16",
-            "--node-ip=10.0.0.1",
-            f"--config={resources.files(__package__).joinpath('kwok-stages.yaml')}",
-        ]
+        """The API server's flags, in a method so that a subclass can add its own (an
+        audit log, for one)."""
+        return apiserver_args(ports, files, self.admission_plugins)
 
     # -- objects -----------------------------------------------------------
 
@@ -554,15 +379,4 @@ class DevCluster:
         }
 
 
-@contextlib.contextmanager
-def running(state_dir: Path, **options: Any) -> Iterator[DevCluster]:
-    """A started cluster that is always stopped on leaving the block."""
-    cluster = DevCluster(state_dir, **options)
-    try:
-        cluster.up()
-        yield cluster
-    finally:
-        cluster.down()
-
-
-__all__ = ["DevCluster", "DevClusterError", "MissingPrerequisiteError", "running"]
+__all__ = ["DevCluster", "DevClusterError", "MissingPrerequisiteError"]

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from souverain.api import SovereigntyProfileSpec
 from souverain.outcomes.egress import Floor, effective_egress
 from souverain.reconcile.qualification import qualifies
-from souverain.reconcile.volume import residency
+from souverain.reconcile.residency import residency
 from souverain.report.schema import (
     EgressEntry,
     NamespaceReport,

@@ -13,7 +13,7 @@ from souverain.api.egress import network
 from souverain.outcomes.egress import NAME_LABEL, PROFILE_LABEL, selects_only
 from souverain.reconcile import egress
 from souverain.reconcile.qualification import qualified_nodes, qualifies
-from souverain.reconcile.volume import residency
+from souverain.reconcile.residency import residency
 from souverain.report.build import ClusterState
 from souverain.report.schema import Part
 

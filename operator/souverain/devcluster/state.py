@@ -1,0 +1,53 @@
+"""What ``up`` leaves behind in ``state.json`` for ``status`` and ``down``, which may run in
+another process: the pid and log of each component, the ports and the kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ProcessRecord:
+    """A started component: its pid and its log file."""
+
+    name: str
+    pid: int
+    log: str
+
+
+@dataclass
+class State:
+    """What ``up`` leaves behind for ``status`` and ``down``."""
+
+    kubeconfig: str
+    apiserver_url: str
+    ports: dict[str, int]
+    processes: list[ProcessRecord] = field(default_factory=list)
+    started_at: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path) -> State:
+        data = json.loads(path.read_text())
+        data["processes"] = [ProcessRecord(**p) for p in data["processes"]]
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with that pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
