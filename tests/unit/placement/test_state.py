@@ -1,0 +1,181 @@
+"""The placement state and its settle loop, fed by informers replaying recorded lists
+and watch events: which pods are announced as pinned (once), which are reported and
+evicted, what a re-list forgets, and what a standby does (nothing)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from souverain.placement.settle import Settler
+from souverain.placement.state import PlacementState
+from souverain.runtime.events import EventPoster
+from souverain.runtime.informer import Informer
+from souverain.runtime.snapshot import Snapshot
+from souverain.settings import WebhookOptions
+from tests.unit.runtime.test_informer import Recorded
+
+SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"
+
+
+def meta(name: str, version: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
+    found = {"name": name, "resourceVersion": version, "uid": f"uid-{name}", **extra}
+    if namespace:
+        found["namespace"] = namespace
+    return found
+
+
+PROFILE = {
+    "kind": "SovereigntyProfile",
+    "metadata": meta("fr", "1"),
+    "spec": {
+        "nodeRequirements": [{"key": SOVEREIGN, "operator": "In", "values": ["true"]}],
+        "enforcement": {"mode": "Enforce", "evictNonCompliant": True},
+    },
+}
+NAMESPACE = {
+    "kind": "Namespace",
+    "metadata": meta("tenant", "2", labels={"souverain.io/profile": "fr"}),
+}
+NODES = [
+    {"kind": "Node", "metadata": meta("fr-1", "3", labels={SOVEREIGN: "true"})},
+    {"kind": "Node", "metadata": meta("us-1", "4", labels={})},
+]
+
+
+def pod(name: str, node: str, version: str) -> dict[str, Any]:
+    return {
+        "kind": "Pod",
+        "metadata": meta(name, version, "tenant"),
+        "spec": {"nodeName": node},
+        "status": {"phase": "Running"},
+    }
+
+
+class Api:
+    """Records the Events created and the evictions asked for."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.evicted: list[str] = []
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.events.append((obj["reason"], obj["involvedObject"]["name"]))
+        return obj
+
+    def evict(self, name: str, namespace: str) -> int:
+        self.evicted.append(name)
+        return 201
+
+
+def informer(kind: str, items: list[dict[str, Any]], version: str = "10") -> Informer:
+    return Informer(Recorded([(items, version)], []), kind)
+
+
+class Placement:
+    """A placement state and settle loop over recorded informers."""
+
+    def __init__(self, pods: list[dict[str, Any]], *, active: bool = True) -> None:
+        self.pods = Recorded([(pods, "10")], [])
+        self.snapshot = Snapshot(
+            profiles=informer("SovereigntyProfile", [PROFILE]),
+            sovereign_namespaces=informer("SovereignNamespace", []),
+            resident_volumes=informer("ResidentVolume", []),
+            namespaces=informer("Namespace", [NAMESPACE]),
+            nodes=informer("Node", NODES),
+            pods=Informer(self.pods, "Pod"),
+            network_policies=informer("NetworkPolicy", []),
+            role_bindings=informer("RoleBinding", []),
+            resident_claims=informer("PersistentVolumeClaim", []),
+            volumes=informer("PersistentVolume", []),
+        )
+        self.active = threading.Event()
+        if active:
+            self.active.set()
+        self.state = PlacementState(
+            self.snapshot, WebhookOptions(), mutating_policies=True, active=self.active
+        )
+        self.state.subscribe()
+        self.api = Api()
+        self.changed: list[str] = []
+        self.settler = Settler(
+            self.state,
+            self.api,  # type: ignore[arg-type]
+            EventPoster(self.api, self.active, "replica-a"),  # type: ignore[arg-type]
+            self.changed.append,
+        )
+        for each in self.snapshot:
+            each.relist()
+        self.settler.activate()
+
+    def settle(self) -> None:
+        for namespace in sorted(self.state.dirty.take(0)):
+            self.settler.settle(namespace)
+
+    def relist_pods(self, pods: list[dict[str, Any]], version: str) -> None:
+        """The pod watch ended; the next list says ``pods``."""
+        self.pods.lists.append((pods, version))
+        self.snapshot.pods.relist()
+
+
+def test_pods_listed_at_start_are_not_announced_and_new_pods_are_once() -> None:
+    placement = Placement([pod("old", "fr-1", "20")])
+    placement.settle()
+    assert placement.api.events == []
+    assert placement.changed == ["tenant"]
+    placement.snapshot.pods.seen("ADDED", {**pod("new", "", "21"), "spec": {}})
+    placement.snapshot.pods.seen("MODIFIED", pod("new", "fr-1", "22"))
+    placement.settle()
+    assert placement.api.events == [("PodPinned", "new")]
+    placement.snapshot.pods.seen("MODIFIED", pod("new", "fr-1", "23"))
+    placement.settle()
+    assert placement.api.events == [("PodPinned", "new")]
+
+
+def test_a_relist_after_the_watch_expired_announces_no_pod_a_second_time() -> None:
+    placement = Placement([])
+    placement.snapshot.pods.seen("ADDED", pod("web", "fr-1", "21"))
+    placement.settle()
+    assert placement.api.events == [("PodPinned", "web")]
+    placement.relist_pods([pod("web", "fr-1", "21")], "30")
+    placement.settle()
+    assert placement.api.events == [("PodPinned", "web")]
+
+
+def test_a_pod_deleted_while_the_watch_was_down_is_forgotten() -> None:
+    placement = Placement([pod("web", "fr-1", "20"), pod("db", "fr-1", "21")])
+    placement.settle()
+    assert set(placement.state.scheduled("tenant")) == {"web", "db"}
+    placement.relist_pods([pod("db", "fr-1", "21")], "30")
+    placement.settle()
+    assert set(placement.state.scheduled("tenant")) == {"db"}
+    report = placement.state.report("tenant", 1)
+    assert report is not None
+    assert (report.compliant_pods, report.non_compliant_pods) == (1, 0)
+
+
+def test_a_pod_on_a_node_that_does_not_qualify_is_reported_once_and_evicted() -> None:
+    placement = Placement([pod("web", "us-1", "20")])
+    placement.settle()
+    assert placement.api.events == [("PodOnUnqualifiedNode", "web"), ("PodEvicted", "web")]
+    assert placement.api.evicted == ["web"]
+    placement.state.mark("tenant")
+    placement.settle()  # within the retry delay: neither reported nor evicted again
+    assert placement.api.evicted == ["web"]
+    assert len(placement.api.events) == 2
+
+
+def test_a_standby_records_no_pod_to_announce_and_posts_nothing() -> None:
+    placement = Placement([pod("web", "us-1", "20")], active=False)
+    placement.snapshot.pods.seen("ADDED", pod("new", "fr-1", "21"))
+    assert placement.state.fresh == {}
+    placement.settle()
+    assert placement.api.events == []
+    assert placement.api.evicted == []
+
+
+def test_a_node_losing_its_label_marks_the_namespaces_with_pods_on_it() -> None:
+    placement = Placement([pod("web", "fr-1", "20")])
+    placement.settle()
+    placement.snapshot.nodes.seen("MODIFIED", {"kind": "Node", "metadata": meta("fr-1", "40")})
+    assert placement.state.dirty.take(0) == {"tenant"}
