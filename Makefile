@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 IMAGE ?= ghcr.io/souverain/souverain
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces bench clean
+.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces bench-failover bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,9 +65,13 @@ bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the lo
 bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,100,500), operator memory and CPU
 	$(BIN)/python tools/bench_namespaces.py $(SIZES)
 
-bench: $(STAMP) binaries ## the namespace benchmark, then pod CREATE cost of placement (a-d) and drift latency
+bench-failover: $(STAMP) binaries ## two replicas; kill the active one (SIGKILL, SIGTERM) and time the takeover
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_failover.py $(if $(ROUNDS),--rounds $(ROUNDS))
+
+bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d), drift latency, failover
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_placement.py $(if $(ROUNDS),--rounds $(ROUNDS))
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_failover.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
 clean: ## remove the venv and local state (keeps the binary cache)
 	rm -rf $(VENV) .souverain .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ import kopf
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from souverain.handlers.lifecycle import active_only
 from souverain.runtime.context import context_of
 
 PROFILES_DIR = "SOUVERAIN_PROFILES_DIR"
@@ -35,6 +36,7 @@ def shipped_profiles(folder: Path) -> list[dict[str, Any]]:
 
 
 @kopf.on.startup()
+@active_only
 def apply_shipped_profiles(memo: kopf.Memo, **_: Any) -> None:
     """Applies the profiles the installation ships; what the chart's values say wins."""
     folder = os.environ.get(PROFILES_DIR)

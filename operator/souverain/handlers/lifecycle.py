@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import aiohttp
 import kopf
 
 from souverain import API_GROUP
+from souverain.runtime.context import context_of
+from souverain.runtime.work import StandbyError
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def active_only(handler: Handler) -> Handler:
+    """Runs a kopf handler only while this replica is the active one, and so that a
+    replica stepping down waits for it to end; on a replica that no longer is, kopf
+    is told to try again later (the active replica does it)."""
+
+    @functools.wraps(handler)
+    def acting(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with context_of(kwargs["memo"]).acting():
+                return handler(*args, **kwargs)
+        except StandbyError:
+            raise kopf.TemporaryError("this replica is no longer the active one", delay=1) from None
+
+    return acting  # type: ignore[return-value]
 
 
 @kopf.on.startup()
@@ -21,6 +43,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_component = "souverain"
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 16
+    # An object's worker ends after this long without events. On SIGTERM kopf waits for
+    # its workers to end before it returns, and the Lease is given back after that: a
+    # short idle time is a fast handover (kopf's default is 5 s).
+    settings.queueing.idle_timeout = 1.0
 
 
 # Connections kopf may hold open to the API server. Each TLS connection costs a few

@@ -13,6 +13,7 @@ from souverain import labels, metrics
 from souverain.api import SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
+from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
@@ -215,6 +216,7 @@ def _post_events(
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
+@active_only
 def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Creates or repairs everything the SovereignNamespace asks for."""
     context = context_of(memo)
@@ -222,6 +224,7 @@ def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.timer(*RESOURCE, interval=300, initial_delay=300, idle=60)
+@active_only
 def recheck(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A periodic pass, in case a change was missed while the operator was busy."""
     context = context_of(memo)
@@ -229,6 +232,7 @@ def recheck(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.delete(*RESOURCE)
+@active_only
 def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Deletes the Namespace (policy Delete), or leaves it without the operator's objects
     and labels (policy Retain)."""

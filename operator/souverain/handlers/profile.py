@@ -15,6 +15,7 @@ from souverain.api import SovereigntyProfile, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
 from souverain.handlers import namespace as namespace_handlers
+from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
 from souverain.kubeapi import KubeApi
 from souverain.reconcile.conditions import condition, merge_conditions
@@ -128,6 +129,7 @@ def nodes_changed(context: Context, change: Change) -> None:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
+@active_only
 def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Validates the profile, keeps its admission objects, counts its nodes, and converges
     every bound namespace."""
@@ -144,6 +146,7 @@ def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.delete(*RESOURCE)
+@active_only
 def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A profile that namespaces still use stays until they are gone, so that no namespace
     is left half-enforced; its status and an Event say why."""

@@ -14,6 +14,7 @@ from souverain import metrics
 from souverain.api import ResidentVolume, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
+from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
 from souverain.kubeapi import KubeApi
 from souverain.labels import RESIDENT_VOLUME
@@ -156,6 +157,7 @@ def _deleting(body: dict[str, Any] | None) -> bool:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
+@active_only
 def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Makes or updates the claim and reports where the volume is; retried while the
     namespace or its profile is still missing."""
@@ -166,6 +168,7 @@ def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.timer(*RESOURCE, interval=120, initial_delay=120, idle=30)
+@active_only
 def recheck(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A periodic pass: nodes and profiles change residency without touching the volume."""
     if not _deleting(dict(body)):
@@ -198,6 +201,7 @@ def volume_changed(context: Context, change: Change) -> None:
 
 
 @kopf.on.delete(*RESOURCE)
+@active_only
 def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Leaves the claim and its data in place, detached and labelled (reclaim Retain), or
     deletes the claim (reclaim Delete). A claim that is not the volume's is never touched."""

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -67,8 +68,21 @@ class Settler:
         now = time.monotonic()
         return {namespace for (namespace, _), when in self._retry.items() if when <= now}
 
-    def run(self, stop: threading.Event, active: threading.Event) -> None:
-        work_on(self.state.dirty, self.settle, stop, active, period=SWEEP_SECONDS, due=self.due)
+    def run(
+        self,
+        stop: threading.Event,
+        active: threading.Event,
+        acting: Callable[[], AbstractContextManager[None]],
+    ) -> None:
+        work_on(
+            self.state.dirty,
+            self.settle,
+            stop,
+            active,
+            acting,
+            period=SWEEP_SECONDS,
+            due=self.due,
+        )
 
     def settle(self, namespace: str) -> None:
         if not self.state.synced:

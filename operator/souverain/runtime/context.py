@@ -7,6 +7,8 @@ No module holds state of its own: what the process knows lives here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +16,7 @@ from souverain.kubeapi import KubeApi
 from souverain.placement.state import PlacementState
 from souverain.runtime.events import EventPoster
 from souverain.runtime.snapshot import Snapshot
-from souverain.runtime.work import WorkQueue
+from souverain.runtime.work import StandbyError, WorkQueue
 from souverain.settings import WebhookOptions
 
 
@@ -34,6 +36,30 @@ class Context:
     stop: threading.Event
     counts: WorkQueue = field(default_factory=WorkQueue)
     """Profiles whose qualified nodes need counting again."""
+    _acting: int = 0
+    _quiet: threading.Condition = field(default_factory=threading.Condition)
+
+    @contextmanager
+    def acting(self) -> Iterator[None]:
+        """Work that changes the cluster: :class:`StandbyError` unless this replica is active;
+        :meth:`step_down` waits for work begun before it to end."""
+        with self._quiet:
+            if not self.active.is_set():
+                raise StandbyError
+            self._acting += 1
+        try:
+            yield
+        finally:
+            with self._quiet:
+                self._acting -= 1
+                self._quiet.notify_all()
+
+    def step_down(self, timeout: float) -> bool:
+        """Stops acting: no new work begins, and work under way is waited for (True when
+        it all ended within ``timeout`` seconds)."""
+        with self._quiet:
+            self.active.clear()
+            return self._quiet.wait_for(lambda: self._acting == 0, timeout)
 
     @classmethod
     def build(

@@ -109,7 +109,8 @@ class LeaseElector:
             return True
         spec: dict[str, Any] = dict(lease.get("spec") or {})
         holder = spec.get("holderIdentity") or ""
-        record = (holder, spec.get("renewTime"), spec.get("leaseDurationSeconds"))
+        # Any write (a renewal, a takeover) changes the resourceVersion.
+        record = (lease["metadata"].get("resourceVersion"), holder)
         if record != self._seen:
             self._seen, self._seen_at = record, now
         duration = float(spec.get("leaseDurationSeconds") or self.timings.duration)

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -38,12 +39,15 @@ from souverain.runtime.context import Context
 from souverain.runtime.health import HealthServer
 from souverain.runtime.informer import Change
 from souverain.runtime.lease import LeaseElector, Timings
-from souverain.runtime.work import start_worker, work_on
+from souverain.runtime.work import StandbyError, start_worker, work_on
 from souverain.settings import RunOptions, WebhookOptions
 
 log = logging.getLogger(__name__)
 
-KOPF_STOP_SECONDS = 30.0
+STEP_DOWN_SECONDS = 30.0
+"""The longest a leaving replica waits for its work under way to end."""
+KOPF_GRACE_SECONDS = 0.5
+"""How long kopf gets to wind down before the Lease is given back anyway."""
 
 
 def default_identity() -> str:
@@ -54,7 +58,7 @@ def when_active(context: Context, subscriber: Any) -> Any:
     """``subscriber``, called only while this replica is the active one."""
 
     def gated(change: Change) -> None:
-        if context.active.is_set():
+        with contextlib.suppress(StandbyError), context.acting():
             subscriber(context, change)
 
     return gated
@@ -125,7 +129,9 @@ async def _serve(context: Context, options: RunOptions) -> int:
 
     settler = wire(context)
     context.snapshot.start(context.stop)
-    start_worker("placement-settle", lambda: settler.run(context.stop, context.active))
+    start_worker(
+        "placement-settle", lambda: settler.run(context.stop, context.active, context.acting)
+    )
     start_worker(
         "profile-nodes",
         lambda: work_on(
@@ -133,6 +139,7 @@ async def _serve(context: Context, options: RunOptions) -> int:
             lambda name: profile_handlers.count_nodes(context, name),
             context.stop,
             context.active,
+            context.acting,
         ),
     )
     if options.metrics:
@@ -155,7 +162,7 @@ async def _serve(context: Context, options: RunOptions) -> int:
             duration=duration,
             renew_deadline=duration * 0.7,
             renew_every=duration * 0.2,
-            retry=min(1.0, duration * 0.1),
+            retry=min(0.5, duration * 0.05),
         )
         elector = LeaseElector(context.api, namespace, name, context.identity, timings)
 
@@ -187,12 +194,16 @@ async def _serve(context: Context, options: RunOptions) -> int:
             log.error("Stopping: %s", "kopf ended" if kopf_done.done() else "the Lease was lost")
             code = 1
     finally:
-        context.active.clear()
-        metrics.LEADER.set(0)
+        # No new work begins; work under way ends before the Lease is given back. kopf
+        # may still wind down its idle workers and timers for a few seconds: they can
+        # no longer act (every handler runs inside ``context.acting()``).
         kopf_stop.set()
+        if not await asyncio.to_thread(context.step_down, STEP_DOWN_SECONDS):
+            log.warning("Work still under way after %.0f s; stopping anyway", STEP_DOWN_SECONDS)
+        metrics.LEADER.set(0)
         leading.set()
         if kopf_thread is not None:
-            await asyncio.to_thread(kopf_thread.join, KOPF_STOP_SECONDS)
+            await asyncio.to_thread(kopf_thread.join, KOPF_GRACE_SECONDS)
         if renewals is not None:
             await renewals
         if elector is not None:

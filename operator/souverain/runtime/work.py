@@ -5,6 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+
+class StandbyError(Exception):
+    """This replica is not the active one: the work is left to the one that is."""
+
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +46,24 @@ def work_on(
     handle: Callable[[str], None],
     stop: threading.Event,
     active: threading.Event,
+    acting: Callable[[], AbstractContextManager[None]],
     *,
     period: float = 2.0,
     due: Callable[[], set[str]] | None = None,
 ) -> None:
     """Handles the queue's keys in order, while ``active`` is set, until ``stop``; every
-    ``period`` seconds ``due`` may add keys of its own (retries)."""
+    ``period`` seconds ``due`` may add keys of its own (retries). Each key is handled
+    inside ``acting()``, which refuses work once the replica steps down."""
     while not stop.is_set():
         if not active.wait(period):
             continue
         keys = queue.take(period) | (due() if due is not None else set())
-        if not active.is_set():
-            queue.add(*keys)
-            continue
         for key in sorted(keys):
             try:
-                handle(key)
+                with acting():
+                    handle(key)
+            except StandbyError:
+                queue.add(key)  # for the next term, if this replica is active again
             except Exception:
                 log.exception("Working on %s failed", key)
 
