@@ -19,9 +19,13 @@ class Operator:
         kubeconfig: Path | None = None,
         username: str | None = None,
         extra_env: dict[str, str] | None = None,
+        lease: str | None = None,
+        identity: str | None = None,
     ) -> None:
-        """``kubeconfig`` and ``username`` run it as another identity than the cluster's
+        """``kubeconfig`` and ``username`` run it as another user than the cluster's
         admin (``SOUVERAIN_OPERATOR_USERNAME``, which the admission policies trust);
+        ``lease`` (``namespace/name``) and ``identity`` make it one replica among several
+        that elect the active one (``SOUVERAIN_LEASE``, ``SOUVERAIN_IDENTITY``);
         ``extra_env`` adds environment variables."""
         from souverain.devcluster.cluster import free_port
 
@@ -29,12 +33,20 @@ class Operator:
         self.log_dir = log_dir
         self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.username = username
+        self.lease = lease
+        self.identity = identity
         self.extra_env = dict(extra_env or {})
         self.metrics_port = free_port()
         self.liveness_port = free_port()
         self.webhook_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the running operator; None before start() and after stop()
+        or kill()."""
+        return self.process.pid if self.process is not None else None
 
     @property
     def metrics_url(self) -> str:
@@ -68,6 +80,8 @@ class Operator:
                 "SOUVERAIN_WEBHOOK_URL": f"https://127.0.0.1:{self.webhook_port}",
                 "SOUVERAIN_WEBHOOK_CERT_DIR": str(self.log_dir / "webhook-certificates"),
                 **({"SOUVERAIN_OPERATOR_USERNAME": self.username} if self.username else {}),
+                **({"SOUVERAIN_LEASE": self.lease} if self.lease is not None else {}),
+                **({"SOUVERAIN_IDENTITY": self.identity} if self.identity is not None else {}),
                 **self.extra_env,
             },
         )
@@ -88,6 +102,14 @@ class Operator:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+            self.process.wait(timeout=60)
+        self.process = None
+
+    def kill(self) -> None:
+        """Ends the process with SIGKILL, as a crash would: unlike stop(), it releases
+        nothing, so its Lease stays held until it expires."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
             self.process.wait(timeout=60)
         self.process = None
 
