@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from souverain.reconcile import egress
-from tests.integration.conftest import wait_for
+from tests.support.cluster import wait_for
 
 GROUP, VERSION = "souverain.io", "v1alpha1"
 RUN = uuid.uuid4().hex[:6]

@@ -11,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
-from tests.integration.conftest import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
 
 WIDGET_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",

@@ -37,11 +37,11 @@ from souverain.api.conditions import (
     Condition,
     with_condition,
 )
-from tests.integration.conftest import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
+from tests.support.repository import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
-CRDS = ROOT / "crds"
-EXAMPLES = ROOT / "examples"
+CRDS = REPO / "crds"
+EXAMPLES = REPO / "examples"
 SOVEREIGN_LABEL = "node-restriction.kubernetes.io/french-sovereign"
 
 DELETE = object()

@@ -30,10 +30,10 @@ from souverain.admission.egress_floor import (
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
-from tests.integration.conftest import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
+from tests.support.repository import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
-CRDS = ROOT / "crds"
+CRDS = REPO / "crds"
 FIELD_MANAGER = "souverain-egress-floor-tests"
 
 OWNER = "alice"

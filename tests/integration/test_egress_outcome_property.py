@@ -32,8 +32,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from souverain.outcomes.egress import Floor, effective_egress
-from tests.integration.conftest import Cluster, Operator, wait_for
-from tests.integration.tenancy import Tenancy
+from tests.support.cluster import Cluster, wait_for
+from tests.support.operator import Operator
+from tests.support.tenancy import Tenancy
 
 RUN = uuid.uuid4().hex[:6]
 PROFILE = f"outcome-{RUN}"

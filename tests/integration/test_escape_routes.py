@@ -13,12 +13,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.conftest import Cluster, Operator, wait_for
-from tests.integration.escape_routes import (
+from tests.support.cluster import Cluster, wait_for
+from tests.support.escape_routes import (
     ALLOWED_CLASS,
     ALLOWED_NFS,
     CLUSTER_DNS,
-    NO_SCHEDULER,
     PROFILE_CIDRS,
     ROUTES,
     SOVEREIGN,
@@ -28,7 +27,9 @@ from tests.integration.escape_routes import (
     pod,
     unique,
 )
-from tests.integration.tenancy import GROUP, VERSION, Tenancy
+from tests.support.operator import Operator
+from tests.support.placement import NO_SCHEDULER
+from tests.support.tenancy import GROUP, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
 PROFILE = f"escape-{RUN}"

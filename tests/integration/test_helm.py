@@ -7,9 +7,7 @@ control plane of their own rather than on the session's, whose CRDs other tests 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,43 +15,16 @@ from typing import Any
 import pytest
 import yaml
 
-from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import DevCluster
-from tests.integration.conftest import REPO, Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
+from tests.support.helm import CHART, KUBE_VERSION, NAMESPACE, helm, render
+from tests.support.repository import REPO
 
-CHART = REPO / "helm" / "souverain"
-KUBE_VERSION = "1.37.2"
-NAMESPACE = "souverain-system"
 CRD_NAMES = {
     "sovereigntyprofiles.souverain.io",
     "sovereignnamespaces.souverain.io",
     "residentvolumes.souverain.io",
 }
-
-
-def helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> str:
-    """Runs helm; returns its standard output, or fails with its standard error."""
-    binary = shutil.which("helm", path=f"{bin_dir()}:{os.environ.get('PATH', '')}")
-    assert binary, "helm is not built: run 'make binaries'"
-    env = {**os.environ, "HELM_CACHE_HOME": "/tmp/souverain-helm/cache"}
-    env["HELM_CONFIG_HOME"] = "/tmp/souverain-helm/config"
-    env["HELM_DATA_HOME"] = "/tmp/souverain-helm/data"
-    if kubeconfig is not None:
-        env["KUBECONFIG"] = str(kubeconfig)
-    result = subprocess.run(
-        [binary, *args], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
-    if check:
-        assert result.returncode == 0, f"helm {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout if check else result.stdout + result.stderr
-
-
-def render(*values: str, chart: Path = CHART, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
-    """The chart's objects for ``--set`` values, as the API server would receive them."""
-    args = ["template", "souverain", str(chart), "-n", namespace, "--kube-version", KUBE_VERSION]
-    for value in values:
-        args += ["--set", value]
-    return [doc for doc in yaml.safe_load_all(helm(*args)) if doc]
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:

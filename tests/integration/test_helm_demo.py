@@ -16,7 +16,8 @@ from typing import IO
 
 from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import DevCluster, free_port
-from tests.integration.conftest import REPO, Cluster
+from tests.support.cluster import Cluster
+from tests.support.repository import REPO
 
 RUN = REPO / "tools" / "run.sh"
 FOLLOWING = "following the operator's log"

@@ -14,8 +14,10 @@ import lupa.lua51 as lupa
 import pytest
 import yaml
 
-from tests.integration.conftest import REPO, Cluster, Operator, wait_for
-from tests.integration.test_helm import KUBE_VERSION, helm
+from tests.support.cluster import Cluster, wait_for
+from tests.support.helm import KUBE_VERSION, helm
+from tests.support.operator import Operator
+from tests.support.repository import REPO
 
 GITOPS = REPO / "examples" / "gitops"
 REPOSITORY = "https://git.example.com/platform/souverain.git"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import REPO
+from tests.support.repository import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 

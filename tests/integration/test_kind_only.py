@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import wait_for
+from tests.support.cluster import wait_for
 
 
 @pytest.mark.kind

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import Operator, wait_for
-from tests.integration.tenancy import Tenancy
+from tests.support.cluster import wait_for
+from tests.support.operator import Operator
+from tests.support.placement import running
+from tests.support.tenancy import Tenancy
 
 RUN = uuid.uuid4().hex[:6]
 PROFILE = f"metrics-{RUN}"
@@ -45,10 +47,6 @@ def pod(name: str, selector: dict[str, str] | None = None) -> dict[str, Any]:
     if selector:
         spec["nodeSelector"] = selector
     return {"metadata": {"name": name}, "spec": spec}
-
-
-def running(core: Any, namespace: str, name: str) -> bool:
-    return bool(core.read_namespaced_pod(name, namespace).status.phase == "Running")
 
 
 def test_metrics_follow_the_cluster(api: Any, operator: Operator) -> None:

@@ -7,8 +7,8 @@ import re
 import uuid
 from typing import Any
 
-from tests.integration.conftest import Operator
-from tests.integration.tenancy import Tenancy
+from tests.support.operator import Operator
+from tests.support.tenancy import Tenancy
 
 SECRETS = re.compile(
     r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----|Bearer [A-Za-z0-9._-]{20,}|eyJhbGciOi"

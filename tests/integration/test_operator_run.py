@@ -12,7 +12,7 @@ from pathlib import Path
 from kopf.testing import KopfRunner
 
 from souverain.devcluster.cluster import free_port
-from tests.integration.conftest import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
 
 
 def _healthy(port: int) -> bool:

@@ -21,7 +21,20 @@ from souverain.admission.placement import (
     binding_name,
 )
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
-from tests.integration.conftest import Cluster, Operator, wait_for
+from tests.support.cluster import Cluster, wait_for
+from tests.support.operator import Operator
+from tests.support.placement import (
+    NO_SCHEDULER,
+    SOVEREIGN_REQUIREMENT,
+    NodeLabel,
+    bind,
+    deployment,
+    events_of,
+    nodes_of,
+    pinned,
+    pod,
+    running_pods,
+)
 
 GROUP, VERSION = "souverain.io", "v1alpha1"
 RUN = uuid.uuid4().hex[:6]
@@ -29,8 +42,6 @@ ENFORCED = f"placement-enforced-{RUN}"
 AUDITED = f"placement-audited-{RUN}"
 SOVEREIGN_NODES = {"sov-fr-1", "sov-fr-2", "sov-fr-3"}
 OTHER_NODES = {"std-us-1", "std-us-2"}
-NO_SCHEDULER = "no-scheduler"
-"""A scheduler name nothing answers to: such pods wait for a binding."""
 
 
 def profile_body(name: str, mode: str) -> dict[str, Any]:
@@ -114,64 +125,10 @@ def tenants(objects: Any, core: Any, profiles: None) -> Iterator[Tenants]:
                 raise
 
 
-def pod(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}], **spec},
-    }
-
-
-def deployment(name: str, replicas: int, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {k: v for k, v in pod(name, **spec).items() if k in ("metadata", "spec")},
-        },
-    }
-
-
 def refusal(call: Callable[[], Any]) -> str:
     with pytest.raises(ApiException) as caught:
         call()
     return str(json.loads(caught.value.body)["message"])
-
-
-def running_pods(core: Any, namespace: str, app: str) -> list[Any]:
-    pods = core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
-    return [
-        p for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
-    ]
-
-
-def nodes_of(core: Any, namespace: str, app: str, count: int) -> list[str]:
-    """The nodes of ``count`` running pods of ``app``, once that many run."""
-
-    def placed() -> list[str] | None:
-        found = running_pods(core, namespace, app)
-        return [p.spec.node_name for p in found] if len(found) == count else None
-
-    return wait_for(placed, f"{count} running pods of {app} in {namespace}", timeout=90)
-
-
-def required_terms(found: Any) -> list[dict[str, Any]]:
-    affinity = found.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
-    return [client.ApiClient().sanitize_for_serialization(t) for t in affinity.node_selector_terms]
-
-
-SOVEREIGN_REQUIREMENT = {"key": SOVEREIGN_LABEL, "operator": "In", "values": ["true"]}
-
-
-def pinned(found: Any) -> bool:
-    return all(
-        SOVEREIGN_REQUIREMENT in (term.get("matchExpressions") or [])
-        for term in required_terms(found)
-    )
 
 
 def metrics(operator: Operator) -> dict[str, float]:
@@ -201,23 +158,6 @@ def decisions(values: dict[str, float], webhook: str, outcome: str) -> float:
         and f'webhook="{webhook}"' in key
         and f'outcome="{outcome}"' in key
     )
-
-
-def bind(core: Any, namespace: str, name: str, node: str, *, subresource: bool = True) -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "Binding",
-        "metadata": {"name": name, "namespace": namespace},
-        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-    }
-    if subresource:
-        core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False)
-    else:
-        core.create_namespaced_binding(namespace, body, _preload_content=False)
-
-
-def events_of(core: Any, namespace: str, reason: str) -> list[Any]:
-    return [e for e in core.list_namespaced_event(namespace).items if e.reason == reason]
 
 
 # -- pinning ---------------------------------------------------------------------------
@@ -417,22 +357,6 @@ def test_the_webhook_pins_on_its_own(
 
 
 # -- drift -----------------------------------------------------------------------------
-
-
-class NodeLabel:
-    """Removes the sovereign label from nodes, and puts it back afterwards."""
-
-    def __init__(self, core: Any) -> None:
-        self.core = core
-        self.removed: list[str] = []
-
-    def remove(self, node: str) -> None:
-        self.removed.append(node)
-        self.core.patch_node(node, {"metadata": {"labels": {SOVEREIGN_LABEL: None}}})
-
-    def restore(self) -> None:
-        for node in self.removed:
-            self.core.patch_node(node, {"metadata": {"labels": {SOVEREIGN_LABEL: "true"}}})
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import Cluster, wait_for
-from tests.integration.tenancy import Tenancy
+from tests.support.cluster import Cluster, wait_for
+from tests.support.tenancy import Tenancy
 
 pytestmark = pytest.mark.usefixtures("operator")
 

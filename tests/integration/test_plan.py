@@ -16,7 +16,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.integration.conftest import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
 
 GROUP, VERSION = "souverain.io", "v1alpha1"
 RUN = uuid.uuid4().hex[:6]

@@ -14,8 +14,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from souverain.labels import PROFILE, SOVEREIGN_NAMESPACE
-from tests.integration.conftest import Operator, wait_for
-from tests.integration.tenancy import GROUP, VERSION, Tenancy
+from tests.support.cluster import wait_for
+from tests.support.operator import Operator
+from tests.support.tenancy import GROUP, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
 PROFILE_NAME = f"protect-{RUN}"

@@ -24,8 +24,10 @@ import pytest
 import yaml
 
 from souverain.devcluster.cluster import DevCluster
-from tests.integration.conftest import REPO, Cluster, Operator, wait_for
-from tests.integration.test_helm import helm, render
+from tests.support.cluster import Cluster, wait_for
+from tests.support.helm import helm, render
+from tests.support.operator import Operator
+from tests.support.repository import REPO
 
 NAMESPACE = "souverain-system"
 ACCOUNT = "souverain"

@@ -19,7 +19,8 @@ from kubernetes.client.exceptions import ApiException
 
 from souverain.cli import VIOLATIONS_FOUND
 from souverain.report.schema import Report
-from tests.integration.conftest import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
+from tests.support.placement import running
 
 GROUP, VERSION = "souverain.io", "v1alpha1"
 RUN = uuid.uuid4().hex[:6]
@@ -39,10 +40,6 @@ def _pod(name: str, selector: dict[str, str]) -> dict[str, Any]:
             "containers": [{"name": "app", "image": "registry.example/app:1"}],
         },
     }
-
-
-def _running(core: Any, namespace: str, name: str) -> bool:
-    return bool(core.read_namespaced_pod(name, namespace).status.phase == "Running")
 
 
 def _bound(objects: Any, name: str) -> bool:
@@ -84,7 +81,7 @@ def tenants(api: Any, souverain_crds: None) -> Iterator[None]:
     core.create_namespaced_pod(
         ADOPTED, _pod("legacy", {"topology.kubernetes.io/region": "us-east"})
     )
-    wait_for(lambda: _running(core, ADOPTED, "legacy"), "the legacy pod to run")
+    wait_for(lambda: running(core, ADOPTED, "legacy"), "the legacy pod to run")
     for name in (CLEAN, ADOPTED):
         objects.create_cluster_custom_object(
             GROUP,
@@ -103,7 +100,7 @@ def tenants(api: Any, souverain_crds: None) -> Iterator[None]:
     wait_for(lambda: _bound(objects, ADOPTED), f"{ADOPTED} to be bound")
     wait_for(lambda: core.read_namespaced_service_account("default", CLEAN), "default SA")
     core.create_namespaced_pod(CLEAN, _pod("app", {SOVEREIGN: "true"}))
-    wait_for(lambda: _running(core, CLEAN, "app"), "the sovereign pod to run")
+    wait_for(lambda: running(core, CLEAN, "app"), "the sovereign pod to run")
     yield
     for name in (CLEAN, ADOPTED):
         try:

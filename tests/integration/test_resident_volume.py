@@ -22,7 +22,8 @@ from kubernetes.client.exceptions import ApiException
 
 from souverain.admission.storage import CLAIMS, POD_VOLUMES, STATEFULSETS
 from souverain.labels import MANAGED_BY, RESIDENT_VOLUME, RETAINED
-from tests.integration.conftest import Cluster, Operator, wait_for
+from tests.support.cluster import Cluster, wait_for
+from tests.support.operator import Operator
 
 GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "residentvolumes"
 RUN = uuid.uuid4().hex[:6]

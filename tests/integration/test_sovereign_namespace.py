@@ -21,7 +21,9 @@ from souverain.kubeapi import KubeApi, load_api_client
 from souverain.reconcile import egress
 from souverain.runtime.context import Context
 from souverain.settings import WebhookOptions
-from tests.integration.conftest import Cluster, Operator, wait_for
+from tests.support.cluster import Cluster, wait_for
+from tests.support.operator import Operator
+from tests.support.placement import running
 
 GROUP, VERSION = "souverain.io", "v1alpha1"
 RUN = uuid.uuid4().hex[:6]
@@ -409,10 +411,6 @@ def test_missing_profile_is_reported_then_picked_up(
         objects.delete_cluster_custom_object(GROUP, VERSION, "sovereigntyprofiles", missing)
 
 
-def _running(core: Any, namespace: str, pod: str) -> bool:
-    return bool(core.read_namespaced_pod(pod, namespace).status.phase == "Running")
-
-
 def test_existing_namespace_is_adopted_and_kept_on_retain(
     tenants: Tenants, core: Any, api: Any, cluster: Cluster
 ) -> None:
@@ -431,7 +429,7 @@ def test_existing_namespace_is_adopted_and_kept_on_retain(
             },
         },
     )
-    wait_for(lambda: _running(core, name, "app"), "the pod to run")
+    wait_for(lambda: running(core, name, "app"), "the pod to run")
     tenants.create(name, deletionPolicy="Retain", labels={"acme.example/tier": "gold"})
     tenants.wait_ready(name)
     adopted = core.read_namespace(name).metadata.labels
@@ -452,7 +450,7 @@ def test_existing_namespace_is_adopted_and_kept_on_retain(
     assert kept.metadata.labels[labels.MANAGED_BY] == "helm"
     assert kept.metadata.labels["acme.example/tier"] == "gold"
     assert kept.metadata.labels[labels.RETAINED] == "true"
-    assert _running(core, name, "app")
+    assert running(core, name, "app")
     assert policies(api, name) == {}
     with pytest.raises(ApiException):
         client.RbacAuthorizationV1Api(api).read_namespaced_role_binding("souverain-owners", name)

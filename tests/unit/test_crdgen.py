@@ -30,10 +30,10 @@ from souverain.crdgen import (
     model_schema,
     write_crds,
 )
+from tests.support.repository import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
-COMMITTED = ROOT / "crds"
-CHART_TEMPLATES = ROOT / "helm" / "souverain" / "templates" / "crds"
+COMMITTED = REPO / "crds"
+CHART_TEMPLATES = REPO / "helm" / "souverain" / "templates" / "crds"
 
 
 def test_committed_crds_do_not_drift_from_the_generator() -> None:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from souverain.report.plan import describe, plan
-from tests.unit.test_report import SOVEREIGN, pod, state
+from tests.support.cluster_state import pod, state
+from tests.support.profiles import SOVEREIGN
 
 
 def profile(**spec: Any) -> dict[str, Any]:

@@ -38,7 +38,8 @@ from kubernetes.client.exceptions import ApiException
 
 from souverain.admission.storage import GOVERNED_ELSEWHERE
 from souverain.outcomes.egress import Floor, effective_egress
-from tests.integration.conftest import wait_for
+from tests.support.cluster import wait_for
+from tests.support.placement import NO_SCHEDULER
 
 SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"
 ALLOWED_CLASS = "escape-fr-ssd"
@@ -53,8 +54,6 @@ PROFILE_CIDRS: list[dict[str, Any]] = [
 ]
 POD_SHAPES: list[dict[str, str]] = [{}, {"app": "web"}, {"app": "db", "tier": "data"}]
 """Label sets of the pods whose effective egress is checked after each egress route."""
-
-NO_SCHEDULER = "no-scheduler"
 
 
 @dataclass

@@ -4,16 +4,16 @@ of Argo CD's gopher-lua) on sample objects."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import lupa.lua51 as lupa  # Lua 5.1 from PyPI, a test dependency (pyproject.toml)
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-HEALTH = ROOT / "helm" / "souverain" / "health"
-ARGOCD_CM = ROOT / "examples" / "gitops" / "argocd" / "argocd-cm-health.yaml"
+from tests.support.repository import REPO
+
+HEALTH = REPO / "helm" / "souverain" / "health"
+ARGOCD_CM = REPO / "examples" / "gitops" / "argocd" / "argocd-cm-health.yaml"
 KINDS = {
     "SovereigntyProfile": "sovereigntyprofile.lua",
     "SovereignNamespace": "sovereignnamespace.lua",

@@ -8,7 +8,6 @@ from typing import Any
 from souverain import labels
 from souverain.api import SovereignNamespace, SovereigntyProfileSpec
 from souverain.reconcile import egress
-from souverain.reconcile.conditions import condition, ready_summary
 from souverain.reconcile.namespace import Capabilities, holds, plan_namespace
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -130,22 +129,3 @@ def test_holds_ignores_server_defaults_but_not_additions() -> None:
     assert not holds(desired, widened)
     relabelled = {**stored, "metadata": {"name": "n", "labels": {}}}
     assert not holds(desired, relabelled)
-
-
-def test_ready_names_the_first_condition_that_is_not_true() -> None:
-    parts = [
-        condition("NamespaceReady", "True", "Reconciled", "ok", 1, NOW),
-        condition("EgressRestricted", "False", "EgressOutsideProfile", "no", 1, NOW),
-    ]
-    ready = ready_summary(parts, 1, NOW)
-    assert (ready.status, ready.reason) == ("False", "EgressOutsideProfile")
-    assert ready.message == "EgressRestricted: no"
-    assert ready_summary(parts[:1], 1, NOW).status == "True"
-
-
-def test_audit_mode_does_not_keep_ready_false() -> None:
-    parts = [
-        condition("NamespaceReady", "True", "Reconciled", "ok", 1, NOW),
-        condition("PlacementEnforced", "False", "AuditOnly", "reported only", 1, NOW),
-    ]
-    assert ready_summary(parts, 1, NOW).status == "True"

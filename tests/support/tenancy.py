@@ -7,7 +7,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.conftest import wait_for
+from tests.support.cluster import wait_for
 
 GROUP, VERSION = "souverain.io", "v1alpha1"
 SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"

@@ -2,65 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-from souverain.api import EgressRules, ProfileEgress
-from souverain.labels import managed_labels
-from souverain.reconcile.egress import egress_floor
-from souverain.report.build import ClusterState, build_report, egress_rules
-from souverain.report.html import render
-from souverain.report.schema import json_schema
-
-REPO = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"
-
-
-def state(**extra: Any) -> ClusterState:
-    base = ClusterState(
-        server="https://127.0.0.1:6443",
-        now=NOW,
-        sovereign_namespaces=[
-            {
-                "metadata": {"name": "acme"},
-                "spec": {"profileName": "fr"},
-                "status": {
-                    "conditions": [{"type": "Ready", "status": "True"}],
-                    "enforcementLayers": ["NetworkPolicy"],
-                },
-            }
-        ],
-        profiles={
-            "fr": {
-                "metadata": {"name": "fr"},
-                "spec": {"nodeRequirements": [{"key": SOVEREIGN, "operator": "Exists"}]},
-            }
-        },
-        nodes={
-            "sov": {SOVEREIGN: "true", "topology.kubernetes.io/zone": "fr-1"},
-            "std": {"topology.kubernetes.io/zone": "us-1"},
-        },
-    )
-    base.network_policies = {"acme": floor()}
-    for key, value in extra.items():
-        setattr(base, key, value)
-    return base
-
-
-def floor() -> list[dict[str, Any]]:
-    """The operator's egress floor in namespace acme, as the API server returns it."""
-    policies = egress_floor("acme", ProfileEgress(), EgressRules())
-    for policy in policies:
-        policy["metadata"]["namespace"] = "acme"
-        policy["metadata"]["labels"] = managed_labels("acme")
-    return policies
-
-
-def pod(name: str, node: str | None, phase: str = "Running") -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {"nodeName": node}, "status": {"phase": phase}}
+from souverain.report.build import build_report, egress_rules
+from tests.support.cluster_state import floor, pod, state
+from tests.support.profiles import SOVEREIGN
 
 
 def test_pods_on_qualified_nodes_are_no_violation() -> None:
@@ -114,25 +60,6 @@ def test_egress_rules_in_words() -> None:
     ]
     assert egress_rules({"spec": {"policyTypes": ["Egress"]}}) == ["nothing (deny all)"]
     assert egress_rules({"spec": {"policyTypes": ["Ingress"]}}) == []
-
-
-def test_html_is_self_contained_and_escaped() -> None:
-    sns = state().sovereign_namespaces[0]
-    sns["metadata"]["name"] = "<script>alert(1)</script>"
-    page = render(build_report(state(sovereign_namespaces=[sns])))
-    assert "<script>" not in page
-    assert "&lt;script&gt;" in page
-    assert "http://" not in page
-    assert "https://" not in page.replace("https://127.0.0.1:6443", "")
-    assert "<link" not in page
-    assert "<img" not in page
-
-
-def test_committed_schema_is_current() -> None:
-    assert (REPO / "docs" / "report-schema.json").read_text() == json_schema()
-    assert json.loads(json_schema())["properties"]["apiVersion"]["const"] == (
-        "souverain.io/report/v1"
-    )
 
 
 def test_each_pod_states_its_effective_egress() -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from souverain.metrics import REGISTRY
+from tests.support.repository import REPO
 
-DASHBOARD = (
-    Path(__file__).resolve().parents[2] / "helm" / "souverain" / "dashboards" / "souverain.json"
-)
+DASHBOARD = REPO / "helm" / "souverain" / "dashboards" / "souverain.json"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 
 

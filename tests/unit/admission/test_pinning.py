@@ -11,7 +11,6 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,22 +22,12 @@ from souverain.admission.pinning import (
     pinning,
     refusals,
 )
-from souverain.admission.placement import (
-    MUTATING_POLICY_NAME,
-    VALIDATING_POLICY_NAME,
-    binding_name,
-    mutating_binding,
-    mutating_policy,
-    validating_binding,
-    validating_policy,
-)
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import PROFILE
 from souverain.reconcile.qualification import qualifies
+from tests.support.profiles import FRENCH, SOVEREIGN
 
 KEYS = ["sov", "region", "zone", "tier"]
 VALUES = ["a", "b", "1", "7"]
-SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"
 
 
 # -- node selector semantics, as the scheduler applies them --------------------------
@@ -244,13 +233,6 @@ def test_refusals_are_empty_exactly_for_pinned_pods(
 
 # -- examples ------------------------------------------------------------------------
 
-FRENCH = SovereigntyProfileSpec.model_validate(
-    {
-        "nodeRequirements": [{"key": SOVEREIGN, "operator": "In", "values": ["true"]}],
-        "tolerations": [{"key": "dedicated", "value": "sovereign", "effect": "NoSchedule"}],
-    }
-)
-
 
 def test_an_ored_term_towards_other_nodes_gets_the_requirement_too() -> None:
     spec = {
@@ -300,41 +282,3 @@ def test_host_network_and_a_node_that_does_not_qualify_are_refused() -> None:
     refusal = binding_refusal("std-us-1", pins, lambda name: name.startswith("sov-"))
     assert refusal is not None
     assert "std-us-1 does not meet" in refusal
-
-
-def test_policies_read_the_profile_and_select_bound_namespaces() -> None:
-    for policy in (mutating_policy(), validating_policy()):
-        spec = policy["spec"]
-        assert spec["paramKind"]["kind"] == "SovereigntyProfile"
-        assert spec["failurePolicy"] == "Fail"
-        assert spec["matchConstraints"]["namespaceSelector"] == {
-            "matchExpressions": [{"key": PROFILE, "operator": "Exists"}]
-        }
-        assert spec["matchConstraints"]["resourceRules"][0]["resources"] == ["pods"]
-    assert mutating_policy()["metadata"]["name"] == MUTATING_POLICY_NAME
-    assert validating_policy()["metadata"]["name"] == VALIDATING_POLICY_NAME
-
-
-@pytest.mark.parametrize(("mode", "actions"), [("Enforce", ["Deny"]), ("Audit", ["Warn", "Audit"])])
-def test_bindings_follow_the_enforcement_mode(mode: str, actions: list[str]) -> None:
-    spec = FRENCH.model_copy(
-        update={"enforcement": FRENCH.enforcement.model_copy(update={"mode": mode})}
-    )
-    binding = validating_binding("french-sovereign", spec)
-    assert binding["spec"]["validationActions"] == actions
-    assert binding["spec"]["paramRef"] == {
-        "name": "french-sovereign",
-        "parameterNotFoundAction": "Deny",
-    }
-    assert binding["spec"]["matchResources"] == {
-        "namespaceSelector": {"matchLabels": {PROFILE: "french-sovereign"}}
-    }
-    assert mutating_binding("french-sovereign")["spec"]["policyName"] == MUTATING_POLICY_NAME
-    assert pinning("french-sovereign", spec).enforced == (mode == "Enforce")
-
-
-def test_binding_names_stay_valid_object_names() -> None:
-    long = "p" * 63
-    assert binding_name(VALIDATING_POLICY_NAME, "french") == "souverain-placement-french"
-    assert len(binding_name("x" * 250, long)) <= 253
-    assert binding_name("x" * 250, long) != binding_name("x" * 250, "q" * 63)

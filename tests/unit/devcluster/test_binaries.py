@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from souverain.devcluster import binaries
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.repository import REPO
 
 
 def test_python_pin_matches_the_go_module() -> None:
