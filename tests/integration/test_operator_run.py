@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-
-from kopf.testing import KopfRunner
+from typing import Any
 
 from souverain.devcluster.cluster import free_port
 from tests.support.cluster import Cluster, wait_for
@@ -23,21 +23,41 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def test_kopf_runner_starts_and_stops_the_handlers(cluster: Cluster) -> None:
+def _ready(port: int) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            found: dict[str, Any] = json.loads(response.read())
+            return found
+    except OSError:  # 503 until every informer has listed, or not listening yet
+        return None
+
+
+def test_without_a_lease_souverain_run_is_ready_and_acts_alone(
+    cluster: Cluster, tmp_path: Path
+) -> None:
     port = free_port()
-    args = [
-        "run",
-        "--all-namespaces",
-        "--standalone",
-        "-m",
-        "souverain.handlers",
-        f"--liveness=http://127.0.0.1:{port}/healthz",
-    ]
-    with KopfRunner(args, timeout=60) as runner:
-        wait_for(lambda: _healthy(port), "the liveness endpoint", timeout=60)
-    assert runner.exception is None
-    assert runner.exit_code == 0
-    assert "Traceback" not in runner.output
+    log = tmp_path / "operator.log"
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    with open(log, "wb") as output:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "souverain", "run", f"--liveness=127.0.0.1:{port}"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        state = wait_for(
+            lambda: (found := _ready(port)) and found["active"] and found,
+            "souverain run to be ready and active",
+            timeout=60,
+        )
+    finally:
+        operator.send_signal(signal.SIGTERM)
+        code = operator.wait(timeout=60)
+    assert state["synced"] is True
+    assert state["identity"].endswith(f"_{operator.pid}")
+    assert code == 0, log.read_text()
+    assert "no Lease: acting alone" in log.read_text()
 
 
 def test_souverain_run_serves_liveness_and_exits_on_sigterm(

@@ -111,10 +111,18 @@ class Informer:
 
     # -- keeping ------------------------------------------------------------------
 
-    def relist(self) -> str:
+    def relist(self) -> str | None:
         """Lists the kind, replaces the snapshot, announces the differences; returns the
-        resourceVersion to watch from."""
-        items, version = self.source.list_with_version(self.kind, self.selector)
+        resourceVersion to watch from, or None when the kind is not served (yet): there
+        are none of it then, such as before a CRD is installed."""
+        try:
+            items, version = self.source.list_with_version(self.kind, self.selector)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            if self.lists == 0:
+                log.warning("%s is not served; none are known until it is", self.kind)
+            items, version = [], None
         # Items of a list carry no kind or apiVersion; watch events do.
         typed = {
             "kind": self.kind,
@@ -187,6 +195,9 @@ class Informer:
         while not stop.is_set():
             try:
                 version = self.relist()
+                if version is None:
+                    stop.wait(self.retry_seconds)
+                    continue
                 self.watch_once(version, stop)
             except (ApiException, OSError, ValueError) as error:
                 log.warning("Watch of %s failed (%s); listing again", self.kind, error)

@@ -13,7 +13,7 @@ from souverain.runtime.events import EventPoster
 from souverain.runtime.informer import Informer
 from souverain.runtime.snapshot import Snapshot
 from souverain.settings import WebhookOptions
-from tests.unit.runtime.test_informer import Recorded
+from tests.support.informer import Recorded
 
 SOVEREIGN = "node-restriction.kubernetes.io/french-sovereign"
 

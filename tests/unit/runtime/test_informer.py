@@ -4,12 +4,12 @@ announces, and what happens when a watch ends and it lists again."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from souverain.runtime.informer import Change, Informer
+from tests.support.informer import Recorded
 
 
 def pod(name: str, version: str, node: str = "n1", namespace: str = "ns") -> dict[str, Any]:
@@ -17,38 +17,6 @@ def pod(name: str, version: str, node: str = "n1", namespace: str = "ns") -> dic
         "metadata": {"name": name, "namespace": namespace, "resourceVersion": version},
         "spec": {"nodeName": node},
     }
-
-
-class Recorded:
-    """A source replaying lists and watch streams in order; the last stream sets ``stop``
-    when it ends, so that :meth:`Informer.run` returns."""
-
-    def __init__(
-        self,
-        lists: list[tuple[list[dict[str, Any]], str]],
-        streams: list[list[tuple[str, dict[str, Any]]]],
-        stop: threading.Event | None = None,
-    ) -> None:
-        self.lists, self.streams, self.stop = list(lists), list(streams), stop
-        self.watched_from: list[str] = []
-
-    def list_with_version(
-        self, kind: str, label_selector: str | None = None
-    ) -> tuple[list[dict[str, Any]], str]:
-        return self.lists.pop(0)
-
-    def watch(
-        self,
-        kind: str,
-        resource_version: str,
-        label_selector: str | None = None,
-        timeout_seconds: int = 300,
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        self.watched_from.append(resource_version)
-        stream = self.streams.pop(0)
-        yield from stream
-        if not self.streams and self.stop is not None:
-            self.stop.set()
 
 
 def changes_of(informer: Informer) -> list[tuple[str, str]]:
@@ -196,3 +164,28 @@ def test_keep_trims_what_is_stored_and_announced(event_type: str) -> None:
     informer.seen(event_type, pod("a", "2"))
     assert seen[0].obj == {"metadata": pod("a", "2")["metadata"]}
     assert informer.get("a", "ns") == {"metadata": pod("a", "2")["metadata"]}
+
+
+def test_a_kind_that_is_not_served_is_synced_empty_and_listed_again() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    stop = threading.Event()
+
+    class NotYet(Recorded):
+        missing = 2
+
+        def list_with_version(
+            self, kind: str, label_selector: str | None = None
+        ) -> tuple[list[dict[str, Any]], str]:
+            if self.missing:
+                self.missing -= 1
+                raise ApiException(status=404, reason="Not Found")
+            return super().list_with_version(kind, label_selector)
+
+    source = NotYet([([pod("a", "1")], "10")], [[]], stop)
+    informer = Informer(source, "Pod", retry_seconds=0.01)
+    seen = changes_of(informer)
+    informer.run(stop)
+    assert informer.synced.is_set()
+    assert seen == [("ADDED", "a")]
+    assert informer.lists == 3
