@@ -9,7 +9,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from souverain import labels, metrics
+from souverain import labels
 from souverain.api import SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
@@ -58,11 +58,11 @@ def converge(
     that are no longer wanted, and changes nothing when everything is in place.
     """
     api, name = context.api, body["metadata"]["name"]
-    with metrics.reconciling(KIND):
+    with context.metrics.reconciling(KIND):
         try:
             sns = SovereignNamespace.model_validate(body)
         except ValidationError as error:
-            _write_status(api, body, [], _invalid(body, error), None)
+            _write_status(context, body, [], _invalid(body, error), None)
             raise kopf.PermanentError(f"spec is not valid: {error}") from error
         spec = profile_spec(profile)
         observed_namespace = api.get("Namespace", name)
@@ -77,11 +77,11 @@ def converge(
                 f"The API server refused a change: {error.status} {error.reason}",
                 sns.metadata.generation,
             )
-            _write_status(api, body, [failed], plan, sns)
+            _write_status(context, body, [failed], plan, sns)
             raise kopf.TemporaryError(f"applying the plan failed: {error}", delay=10) from error
         report = context.placement.report(name, sns.metadata.generation)
         updates = [*plan.conditions, *(report.conditions if report else [])]
-        _write_status(api, body, updates, plan, sns, report)
+        _write_status(context, body, updates, plan, sns, report)
         _post_events(context.events, body, plan, changed, observed_namespace is None)
     return plan
 
@@ -144,7 +144,7 @@ def _version(obj: dict[str, Any] | None) -> str | None:
 
 
 def _write_status(
-    api: KubeApi,
+    context: Context,
     body: dict[str, Any],
     updates: list[Any],
     plan: NamespacePlan,
@@ -172,8 +172,9 @@ def _write_status(
     }
     status.update(status_fields(plan.enforcement_layers, placement, current))
     name = body["metadata"]["name"]
-    metrics.record_namespace(name, str(body.get("spec", {}).get("profileName", "")), ready.status)
-    write_status(api, body, status)
+    profile = str(body.get("spec", {}).get("profileName", ""))
+    context.metrics.record_namespace(name, profile, ready.status)
+    write_status(context.api, body, status)
 
 
 def _post_events(
@@ -238,7 +239,7 @@ def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: A
     and labels (policy Retain)."""
     context = context_of(memo)
     api, events = context.api, context.events
-    with metrics.reconciling(KIND):
+    with context.metrics.reconciling(KIND):
         if spec.get("deletionPolicy") == "Delete":
             if api.delete("Namespace", name):
                 events.post(body, c.NAMESPACE_DELETED, message=f"Deleted Namespace {name}.")
@@ -258,4 +259,4 @@ def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: A
                     message=f"Namespace {name} and its workloads are kept; the operator's "
                     "NetworkPolicies, RoleBindings and labels were removed.",
                 )
-    metrics.forget_namespace(name)
+    context.metrics.forget_namespace(name)

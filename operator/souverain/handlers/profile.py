@@ -9,7 +9,6 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from souverain import metrics
 from souverain.admission import egress_floor, placement, protection, storage
 from souverain.api import SovereigntyProfile, SovereigntyProfileSpec
 from souverain.api import conditions as c
@@ -97,7 +96,7 @@ def plan(context: Context, body: dict[str, Any]) -> ProfilePlan:
 
 def write_profile_status(context: Context, body: dict[str, Any], found: ProfilePlan) -> None:
     name = body["metadata"]["name"]
-    metrics.record_qualified_nodes(name, len(found.qualified_nodes))
+    context.metrics.record_qualified_nodes(name, len(found.qualified_nodes))
     bound = len(context.snapshot.bound_to(name))
     status = _status(body, found.conditions, len(found.qualified_nodes), bound)
     write_status(context.api, body, status)
@@ -109,7 +108,7 @@ def count_nodes(context: Context, name: str) -> None:
     body = context.snapshot.profile(name)
     if body is None:
         return
-    with metrics.reconciling(KIND):
+    with context.metrics.reconciling(KIND):
         try:
             found = plan(context, body)
         except kopf.PermanentError:
@@ -135,7 +134,7 @@ def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
     every bound namespace."""
     context = context_of(memo)
     whole = dict(body)
-    with metrics.reconciling(KIND):
+    with context.metrics.reconciling(KIND):
         found = plan(context, whole)
         keep_admission(context, name, found.admission)
         write_profile_status(context, whole, found)
@@ -170,6 +169,6 @@ def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> Non
             qualified = int((body.get("status") or {}).get("qualifiedNodes") or 0)
             write_status(api, dict(body), _status(dict(body), [blocked], qualified, len(bound)))
         raise kopf.TemporaryError(message, delay=5)
-    metrics.forget_profile(name)
+    context.metrics.forget_profile(name)
     for obj in plan_profile(name, None, None, {}).admission:
         api.delete(obj["kind"], obj["metadata"]["name"])

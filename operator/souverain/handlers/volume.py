@@ -10,7 +10,6 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from souverain import metrics
 from souverain.api import ResidentVolume, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
@@ -56,7 +55,7 @@ def converge(context: Context, body: dict[str, Any]) -> VolumePlan:
     """Brings the claim of one ResidentVolume to its plan and writes the volume's status;
     changes nothing when everything is in place."""
     api, events = context.api, context.events
-    with metrics.reconciling(KIND):
+    with context.metrics.reconciling(KIND):
         try:
             rv = ResidentVolume.model_validate(body)
         except ValidationError as error:
@@ -138,7 +137,7 @@ def _write_status(
         and (was is None or (was.status, was.reason) != ("False", resident.reason))
     ):
         context.events.post(body, resident.reason, resident.message, warning=True)
-    metrics.record_volume(
+    context.metrics.record_volume(
         str(rv.metadata.namespace),
         rv.metadata.name,
         profile_name or "",
@@ -209,7 +208,7 @@ def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     api: KubeApi = context.api
     events = context.events
     name, namespace = body["metadata"]["name"], str(body["metadata"]["namespace"])
-    with metrics.reconciling(KIND):
+    with context.metrics.reconciling(KIND):
         claim = api.get("PersistentVolumeClaim", name, namespace)
         rv = ResidentVolume.model_validate(dict(body))
         if claim is not None and belongs(claim, rv) and not _deleting(claim):
@@ -228,4 +227,4 @@ def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
                     f"PersistentVolumeClaim {name} and its data are kept, detached from the "
                     "ResidentVolume: reclaim is Retain.",
                 )
-    metrics.forget_volume(namespace, name)
+    context.metrics.forget_volume(namespace, name)

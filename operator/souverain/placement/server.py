@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from souverain import metrics
 from souverain.admission import placement
 from souverain.admission.review import WEBHOOKS, review
 from souverain.certificates import (
@@ -30,6 +29,7 @@ from souverain.certificates import (
     shared_serving_certificate,
 )
 from souverain.kubeapi import KubeApi
+from souverain.metrics import Metrics
 from souverain.placement.state import PlacementState
 from souverain.settings import WebhookOptions
 
@@ -89,9 +89,14 @@ class WebhookServer:
     """An aiohttp server answering the placement reviews over TLS."""
 
     def __init__(
-        self, state: PlacementState, options: WebhookOptions, served: ServingCertificate
+        self,
+        state: PlacementState,
+        options: WebhookOptions,
+        served: ServingCertificate,
+        metrics: Metrics,
     ) -> None:
         self.state = state
+        self.metrics = metrics
         self.options = options
         self.served = served
         self._runner: web.AppRunner | None = None
@@ -112,8 +117,9 @@ class WebhookServer:
             webhook, body, self.state.placement_of(namespace), ready=self.state.synced
         )
         operation = str(payload.get("operation", ""))
-        metrics.ADMISSION_DECISIONS.labels(webhook, operation, outcome).inc()
-        metrics.ADMISSION_SECONDS.labels(webhook, operation).observe(time.perf_counter() - started)
+        self.metrics.admission_decisions.labels(webhook, operation, outcome).inc()
+        elapsed = time.perf_counter() - started
+        self.metrics.admission_seconds.labels(webhook, operation).observe(elapsed)
         return web.json_response(answer)
 
     async def start(self) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from souverain import metrics
 from souverain.api import conditions as c
 from souverain.kubeapi import KubeApi
+from souverain.metrics import Metrics
 from souverain.placement.state import PlacementState
 from souverain.runtime.events import EventPoster
 from souverain.runtime.work import work_on
@@ -46,8 +46,10 @@ class Settler:
         api: KubeApi,
         events: EventPoster,
         on_change: Callable[[str], None],
+        metrics: Metrics,
     ) -> None:
         self.state = state
+        self.metrics = metrics
         self.api = api
         self.events = events
         self.on_change = on_change
@@ -89,12 +91,12 @@ class Settler:
             return  # activation settles every namespace once everything is listed
         profile = self.state.profile_of(namespace)
         if profile is None:
-            metrics.record_non_compliant(namespace, None, 0)
+            self.metrics.record_non_compliant(namespace, None, 0)
             self._reported.pop(namespace, None)
             self._last.pop(namespace, None)
             return
         found = self.state.compliance(namespace, profile)
-        metrics.record_non_compliant(
+        self.metrics.record_non_compliant(
             namespace, profile.pins.profile, len(found.non_compliant), len(found.compliant)
         )
         pods = self.state.scheduled(namespace)
@@ -144,12 +146,12 @@ class Settler:
         try:
             status = self.api.evict(pod, namespace)
         except ApiException as error:
-            metrics.EVICTIONS.labels(namespace=namespace, result="failed").inc()
+            self.metrics.evictions.labels(namespace=namespace, result="failed").inc()
             log.warning("Evicting pod %s/%s failed: %s", namespace, pod, error.reason)
             return
         ref = pod_ref(namespace, pod, uid)
         if status == 429:
-            metrics.EVICTIONS.labels(namespace=namespace, result="blocked").inc()
+            self.metrics.evictions.labels(namespace=namespace, result="blocked").inc()
             if key not in self._blocked:
                 self._blocked.add(key)
                 self.events.post(
@@ -161,7 +163,7 @@ class Settler:
                 )
         elif status == 201:
             self._blocked.discard(key)
-            metrics.EVICTIONS.labels(namespace=namespace, result="evicted").inc()
+            self.metrics.evictions.labels(namespace=namespace, result="evicted").inc()
             self.events.post(
                 ref,
                 c.POD_EVICTED,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from souverain.kubeapi import KubeApi
+from souverain.metrics import Metrics
 from souverain.placement.state import PlacementState
 from souverain.runtime.events import EventPoster
 from souverain.runtime.snapshot import Snapshot
@@ -34,6 +35,7 @@ class Context:
     active: threading.Event
     """Set while this replica is the active one: only then does it act."""
     stop: threading.Event
+    metrics: Metrics
     counts: WorkQueue = field(default_factory=WorkQueue)
     """Profiles whose qualified nodes need counting again."""
     _acting: int = 0
@@ -66,7 +68,8 @@ class Context:
         cls, api: KubeApi, webhook: WebhookOptions, identity: str, *, watch_seconds: int = 300
     ) -> Context:
         active, stop = threading.Event(), threading.Event()
-        snapshot = Snapshot.of(api, watch_seconds)
+        metrics = Metrics()
+        snapshot = Snapshot.of(api, watch_seconds, metrics.informer_lists)
         placement = PlacementState(
             snapshot,
             webhook,
@@ -83,6 +86,7 @@ class Context:
             identity=identity,
             active=active,
             stop=stop,
+            metrics=metrics,
         )
 
 

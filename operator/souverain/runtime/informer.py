@@ -77,6 +77,7 @@ class Informer:
         keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         watch_seconds: int = 300,
         retry_seconds: float = 2.0,
+        listed: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.kind = kind
@@ -88,6 +89,7 @@ class Informer:
         self.synced = threading.Event()
         self.lists = 0
         """How many times the kind was listed (the first list and every re-list)."""
+        self._listed = listed
         self._objects: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
@@ -142,6 +144,8 @@ class Informer:
             if key not in listed:
                 changes.append(Change("DELETED", old, old))
         self.lists += 1
+        if self._listed is not None:
+            self._listed()
         for change in changes:
             self._announce(change)
         self.synced.set()

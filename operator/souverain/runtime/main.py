@@ -26,7 +26,6 @@ from typing import Any
 
 import kopf
 
-from souverain import metrics
 from souverain.admission import placement
 from souverain.handlers import drift
 from souverain.handlers import namespace as namespace_handlers
@@ -77,7 +76,9 @@ def wire(context: Context) -> Settler:
     def placement_changed(namespace: str) -> None:
         namespace_handlers.converge_by_name(context, namespace)
 
-    return Settler(context.placement, context.api, context.events, placement_changed)
+    return Settler(
+        context.placement, context.api, context.events, placement_changed, context.metrics
+    )
 
 
 def activate(context: Context, settler: Settler, served: Any) -> None:
@@ -92,7 +93,7 @@ def activate(context: Context, settler: Settler, served: Any) -> None:
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             api.delete(kind, placement.WEBHOOK_CONFIGURATION_NAME)
     context.active.set()
-    metrics.LEADER.set(1)
+    context.metrics.leader.set(1)
     settler.activate()
     context.counts.add(*(p["metadata"]["name"] for p in context.snapshot.profiles.items()))
 
@@ -143,11 +144,11 @@ async def _serve(context: Context, options: RunOptions) -> int:
         ),
     )
     if options.metrics:
-        metrics.serve(options.metrics)
+        context.metrics.serve(options.metrics)
     served = webhooks = None
     if context.webhook.enabled:
         served = await asyncio.to_thread(certificate, context.api, context.webhook)
-        webhooks = WebhookServer(context.placement, context.webhook, served)
+        webhooks = WebhookServer(context.placement, context.webhook, served, context.metrics)
         await webhooks.start()
     health = HealthServer(context, options.liveness, webhooks) if options.liveness else None
     if health is not None:
@@ -200,7 +201,7 @@ async def _serve(context: Context, options: RunOptions) -> int:
         kopf_stop.set()
         if not await asyncio.to_thread(context.step_down, STEP_DOWN_SECONDS):
             log.warning("Work still under way after %.0f s; stopping anyway", STEP_DOWN_SECONDS)
-        metrics.LEADER.set(0)
+        context.metrics.leader.set(0)
         leading.set()
         if kopf_thread is not None:
             await asyncio.to_thread(kopf_thread.join, KOPF_GRACE_SECONDS)

@@ -90,7 +90,9 @@ class Snapshot:
     volumes: Informer
 
     @classmethod
-    def of(cls, api: KubeApi, watch_seconds: int = 300) -> Snapshot:
+    def of(cls, api: KubeApi, watch_seconds: int = 300, lists: Any = None) -> Snapshot:
+        """Informers of ``api``; ``lists`` (a Counter by kind) counts their lists."""
+
         def informer(kind: str, keep: Any, selector: str | None = None) -> Informer:
             return Informer(
                 api,
@@ -99,6 +101,7 @@ class Snapshot:
                 selector=selector,
                 keep=keep,
                 watch_seconds=watch_seconds,
+                listed=None if lists is None else lists.labels(kind=kind).inc,
             )
 
         return cls(

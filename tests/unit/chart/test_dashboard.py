@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from souverain.metrics import REGISTRY
+from souverain.metrics import Metrics
 from tests.support.repository import REPO
 
 DASHBOARD = REPO / "helm" / "souverain" / "dashboards" / "souverain.json"
@@ -15,7 +15,7 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 def exported() -> set[str]:
     """Every series name the operator's registry can expose."""
     names = set()
-    for family in REGISTRY.collect():
+    for family in Metrics().registry.collect():
         for suffix in SUFFIXES.get(family.type, ("",)):
             names.add(family.name + suffix)
     return names

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from souverain.metrics import Metrics
 from souverain.placement.settle import Settler
 from souverain.placement.state import PlacementState
 from souverain.runtime.events import EventPoster
@@ -103,6 +104,7 @@ class Placement:
             self.api,  # type: ignore[arg-type]
             EventPoster(self.api, self.active, "replica-a"),  # type: ignore[arg-type]
             self.changed.append,
+            Metrics(),
         )
         for each in self.snapshot:
             each.relist()
