@@ -43,8 +43,9 @@ from souverain.settings import RunOptions, WebhookOptions
 
 log = logging.getLogger(__name__)
 
-STEP_DOWN_SECONDS = 30.0
-"""The longest a leaving replica waits for its work under way to end."""
+STEP_DOWN_SECONDS = 20.0
+"""The longest a leaving replica waits for its work under way to end (within the
+kubelet's 30 s of grace)."""
 KOPF_GRACE_SECONDS = 0.5
 """How long kopf gets to wind down before the Lease is given back anyway."""
 
