@@ -20,7 +20,13 @@ from kubernetes.client.exceptions import ApiException
 from souverain.api import conditions as c
 from tests.support.cluster import Cluster, settle_deletions, wait_for
 from tests.support.operator import Operator
-from tests.support.placement import NodeLabel, deployment, events_of, nodes_of
+from tests.support.placement import (
+    NodeLabel,
+    deployment,
+    events_of,
+    nodes_of,
+    wait_native_placement,
+)
 from tests.support.tenancy import Tenancy
 
 LEASE_NAMESPACE, LEASE = "souverain-ha", "souverain"
@@ -133,6 +139,7 @@ def test_only_the_active_replica_posts_events_and_evicts(
     active, standby = replicas.active, replicas.standby
     name = tenancy.create(enforcement={"mode": "Enforce", "evictNonCompliant": True})
     tenancy.wait(name)
+    wait_native_placement(core, name)
     client.AppsV1Api(api).create_namespaced_deployment(name, deployment("web", 2))
     placed = nodes_of(core, name, "web", 2)
     wait_for(lambda: len(events_of(core, name, c.POD_PINNED)) >= 2, "the pods' PodPinned Events")

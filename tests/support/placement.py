@@ -111,3 +111,26 @@ class NodeLabel:
     def restore(self) -> None:
         for node in self.removed:
             self.core.patch_node(node, {"metadata": {"labels": {SOVEREIGN_LABEL: "true"}}})
+
+
+def wait_native_placement(core: Any, namespace: str, node: str = "std-us-1") -> None:
+    """Waits until the API server enforces the native placement policies in ``namespace``:
+    a new binding takes a moment to be in force. Two dry-run pods probe them (nothing is
+    created): one naming a node that does not qualify, which the validating policy
+    refuses, and a plain one, which the mutating policy pins."""
+
+    def enforced() -> bool:
+        try:
+            core.create_namespaced_pod(namespace, pod("probe", nodeName=node), dry_run="All")
+        except client.exceptions.ApiException as error:
+            if error.status not in (400, 403, 422):
+                raise
+        else:
+            return False
+        try:
+            made = core.create_namespaced_pod(namespace, pod("probe"), dry_run="All")
+        except client.exceptions.ApiException:
+            return False
+        return made.spec.affinity is not None and pinned(made)
+
+    wait_for(enforced, f"the native placement policies to be in force in {namespace}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -102,6 +103,9 @@ def activate(context: Context, settler: Settler, served: Any) -> None:
 def run(options: RunOptions, webhook: WebhookOptions) -> int:
     """Runs the operator until SIGTERM or SIGINT; the exit code."""
     import souverain.handlers  # noqa: F401  (registers the kopf handlers)
+
+    # `kill -USR1` prints every thread's stack to stderr, to see what a busy replica does.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     kopf.configure(
         verbose=options.verbose,
