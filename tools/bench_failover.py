@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench_namespaces import PROFILE  # the same profile, beside this script
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -32,22 +33,6 @@ from souverain.devcluster.cluster import DevCluster, free_port
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "souverain.io", "v1alpha1"
 LEASE_NAMESPACE, LEASE = "souverain-system", "souverain"
-
-PROFILE = {
-    "apiVersion": f"{GROUP}/{VERSION}",
-    "kind": "SovereigntyProfile",
-    "metadata": {"name": "bench"},
-    "spec": {
-        "nodeRequirements": [
-            {
-                "key": "node-restriction.kubernetes.io/french-sovereign",
-                "operator": "In",
-                "values": ["true"],
-            }
-        ],
-        "egress": {"cidrs": [{"cidr": "10.0.0.0/8", "ports": [{"port": 443}]}]},
-    },
-}
 
 
 def tenant(name: str) -> dict[str, Any]:
@@ -209,10 +194,12 @@ def main() -> None:
                     )
                     taken = None
 
-                    def ready(sns: str = name) -> bool:
+                    def ready(
+                        sns: str = name, taker: str = standby.name, since: float = started
+                    ) -> bool:
                         nonlocal taken
-                        if taken is None and holder(coordination) == standby.name:
-                            taken = time.monotonic() - started
+                        if taken is None and holder(coordination) == taker:
+                            taken = time.monotonic() - since
                         return is_ready(
                             objects.get_cluster_custom_object(
                                 GROUP, VERSION, "sovereignnamespaces", sns
