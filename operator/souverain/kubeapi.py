@@ -91,7 +91,10 @@ def load_api_client() -> client.ApiClient:
             config_file=os.environ.get("KUBECONFIG") or None,
             client_configuration=configuration,
         )
-    configuration.connection_pool_maxsize = 8
+    # Each informer's watch holds a connection for as long as it lasts (ten of them), and
+    # up to 16 kopf handler threads, the settle loop and the node counter make requests:
+    # a smaller pool would open and throw away a TLS connection for most requests.
+    configuration.connection_pool_maxsize = 32
     return client.ApiClient(configuration)
 
 
