@@ -68,7 +68,7 @@ def converge(
         observed_namespace = api.get("Namespace", name)
         plan = plan_namespace(sns, spec, observed_namespace, capabilities(api))
         try:
-            changed = _apply(api, body, plan)
+            changed = _apply(api, body, plan, observed_namespace)
         except ApiException as error:
             failed = condition(
                 c.NAMESPACE_READY,
@@ -102,13 +102,15 @@ def _invalid(body: dict[str, Any], error: ValidationError) -> NamespacePlan:
     )
 
 
-def _apply(api: KubeApi, body: dict[str, Any], plan: NamespacePlan) -> list[str]:
-    """Applies the plan; returns ``Kind/name`` of each object created or changed."""
+def _apply(
+    api: KubeApi, body: dict[str, Any], plan: NamespacePlan, before: dict[str, Any] | None
+) -> list[str]:
+    """Applies the plan over the Namespace as read (``before``); returns ``Kind/name`` of
+    each object created or changed."""
     if plan.namespace is None:
         return []
     name = body["metadata"]["name"]
     changed: list[str] = []
-    before = api.get("Namespace", name)
     after = api.apply(plan.namespace)
     if _version(before) != _version(after):
         changed.append(f"Namespace/{name}")

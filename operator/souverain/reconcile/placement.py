@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from souverain.api import Condition, NodeRequirement
 from souverain.api import conditions as c
@@ -143,13 +144,13 @@ def placement_layers(*, native: bool, mutating: bool, enforced: bool, webhook: b
 
 
 def status_fields(
-    layers: list[str], report: PlacementReport | None, current: Mapping[str, object]
-) -> dict[str, object]:
+    layers: list[str], report: PlacementReport | None, current: Mapping[str, Any]
+) -> dict[str, Any]:
     """The status fields placement adds to a SovereignNamespace's: its layers (kept as
     they are when placement is not known yet) and its pod counts."""
     if report is None:
         previous = current.get("enforcementLayers") or []
-        kept = [layer for layer in previous if layer in PLACEMENT_LAYERS]  # type: ignore[attr-defined]
+        kept = [layer for layer in previous if layer in PLACEMENT_LAYERS]
         return {"enforcementLayers": [*layers, *(k for k in kept if k not in layers)]}
     return {
         "enforcementLayers": [*layers, *(k for k in report.layers if k not in layers)],

@@ -36,6 +36,17 @@ class Timings:
     renew_every: float = 2.0
     retry: float = 1.0
 
+    @classmethod
+    def scaled(cls, duration: float) -> Timings:
+        """Timings for a Lease of ``duration`` seconds: renewed every fifth of it, given up
+        after 70 % of it unrenewed, tried by standbys every 0.5 s (or faster)."""
+        return cls(
+            duration=duration,
+            renew_deadline=duration * 0.7,
+            renew_every=duration * 0.2,
+            retry=min(0.5, duration * 0.05),
+        )
+
     def __post_init__(self) -> None:
         if not 0 < self.renew_every < self.renew_deadline < self.duration:
             raise ValueError(

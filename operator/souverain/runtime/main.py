@@ -163,13 +163,7 @@ async def _serve(context: Context, options: RunOptions) -> int:
     elector = None
     if options.lease:
         namespace, _, name = options.lease.partition("/")
-        duration = options.lease_seconds
-        timings = Timings(
-            duration=duration,
-            renew_deadline=duration * 0.7,
-            renew_every=duration * 0.2,
-            retry=min(0.5, duration * 0.05),
-        )
+        timings = Timings.scaled(options.lease_seconds)
         elector = LeaseElector(context.api, namespace, name, context.identity, timings)
 
     code = 0

@@ -172,3 +172,8 @@ def test_timings_must_leave_room_to_renew_before_the_lease_runs_out(
 ) -> None:
     with pytest.raises(ValueError, match="renew period < renew deadline < lease duration"):
         Timings(duration=duration, renew_deadline=deadline, renew_every=every)
+
+
+def test_scaled_timings_follow_the_lease_duration() -> None:
+    assert Timings.scaled(10) == Timings(duration=10, renew_deadline=7, renew_every=2, retry=0.5)
+    assert Timings.scaled(4).retry == pytest.approx(0.2)
