@@ -10,8 +10,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from souverain.settings import RunOptions, WebhookOptions
+
+if TYPE_CHECKING:
+    from souverain.devcluster.cluster import DevCluster
+
+COMPONENT_NAMES = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
+"""The components of the local control plane, as ``dev-cluster stop|start|...`` names them
+(the same as :data:`souverain.devcluster.components.COMPONENTS`, which a unit test checks)."""
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -38,6 +46,38 @@ def _run(args: argparse.Namespace) -> int:
     return run(options, webhook)
 
 
+CONTROL_ACTIONS = ("stop", "start", "restart", "pause", "resume")
+"""``dev-cluster`` actions on one component, to rehearse outages."""
+
+
+def _control(cluster: DevCluster, action: str, component: str | None) -> int:
+    from souverain.devcluster.components import COMPONENTS, Components
+
+    if component is None:
+        print(
+            f"souverain: dev-cluster {action} needs a component: {', '.join(COMPONENTS)}",
+            file=sys.stderr,
+        )
+        return 2
+    components = Components(cluster)
+    if action == "stop":
+        done = components.stop(component)
+        print(f"stopped {component}" if done else f"{component} was not running")
+    elif action == "start":
+        done = components.start(component)
+        print(f"started {component}" if done else f"{component} was already running")
+    elif action == "restart":
+        components.restart(component)
+        print(f"restarted {component}")
+    elif action == "pause":
+        components.pause(component)
+        print(f"paused {component} (resume it with 'souverain dev-cluster resume {component}')")
+    else:
+        components.resume(component)
+        print(f"resumed {component}")
+    return 0
+
+
 def _dev_cluster(args: argparse.Namespace) -> int:
     from souverain.devcluster.binaries import TOOLS, MissingPrerequisiteError, bin_dir
     from souverain.devcluster.cluster import DevCluster, DevClusterError
@@ -55,6 +95,8 @@ def _dev_cluster(args: argparse.Namespace) -> int:
             status = cluster.status()
             print(json.dumps(status, indent=2))
             return 0 if status.get("running") else 1
+        elif args.action in CONTROL_ACTIONS:
+            return _control(cluster, args.action, args.component)
         elif args.action == "env":
             tools = bin_dir()
             missing = [t for t in TOOLS if not (tools / t).exists()]
@@ -265,7 +307,18 @@ def parser() -> argparse.ArgumentParser:
     crds.set_defaults(handler=_crds)
 
     dev = commands.add_parser("dev-cluster", help="a local Kubernetes control plane on loopback")
-    dev.add_argument("action", choices=("up", "down", "status", "env"))
+    dev.add_argument(
+        "action",
+        choices=("up", "down", "status", "env", *CONTROL_ACTIONS),
+        help="up, down, status, env for the whole control plane; stop, start, restart, "
+        "pause (SIGSTOP: connections stay open, nothing answers), resume for one component",
+    )
+    dev.add_argument(
+        "component",
+        nargs="?",
+        choices=COMPONENT_NAMES,
+        help="the component that stop, start, restart, pause and resume act on",
+    )
     dev.add_argument(
         "--state-dir",
         default=os.environ.get("SOUVERAIN_DEV_CLUSTER", ".souverain/dev-cluster"),

@@ -33,7 +33,7 @@ from souverain.devcluster.configuration import (
     write_scheduler_kubeconfig,
 )
 from souverain.devcluster.nodes import NodeSpec, default_nodes
-from souverain.devcluster.state import ProcessRecord, State, pid_alive
+from souverain.devcluster.state import ProcessRecord, State, pid_alive, pid_paused
 
 DEFAULT_STATE_DIR = Path(".souverain") / "dev-cluster"
 
@@ -210,7 +210,9 @@ class DevCluster:
                 cwd=self.state_dir,
             )
         self._children[name] = child
-        state.processes.append(ProcessRecord(name=name, pid=child.pid, log=str(log_path)))
+        state.processes.append(
+            ProcessRecord(name=name, pid=child.pid, log=str(log_path), argv=list(argv))
+        )
         state.save(self.state_file)
 
     def _check_alive(self) -> None:
@@ -361,6 +363,7 @@ class DevCluster:
         if state is None:
             return {"running": False, "stateDir": str(self.state_dir)}
         components = {p.name: pid_alive(p.pid) for p in state.processes}
+        paused = [p.name for p in state.processes if pid_paused(p.pid)]
         ready = False
         try:
             with urllib.request.urlopen(
@@ -370,12 +373,13 @@ class DevCluster:
         except (urllib.error.URLError, OSError):
             ready = False
         return {
-            "running": all(components.values()),
+            "running": all(components.values()) and not paused,
             "ready": ready,
             "stateDir": str(self.state_dir),
             "kubeconfig": state.kubeconfig,
             "server": state.apiserver_url,
             "components": components,
+            "paused": paused,
         }
 
 

@@ -15,7 +15,11 @@ class ProcessRecord:
 
     name: str
     pid: int
+    """The process id, or 0 while the component is stopped (``dev-cluster stop``)."""
     log: str
+    argv: list[str] = field(default_factory=list)
+    """The command line it was started with, so that ``dev-cluster start`` can start it
+    again from another process."""
 
 
 @dataclass
@@ -38,8 +42,22 @@ class State:
         path.write_text(json.dumps(asdict(self), indent=2))
 
 
+def pid_paused(pid: int) -> bool:
+    """Whether the process is stopped by SIGSTOP (``dev-cluster pause``)."""
+    if pid < 1:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] == "T"
+    except OSError:
+        return False
+
+
 def pid_alive(pid: int) -> bool:
-    """Whether a process with that pid exists and is not a zombie."""
+    """Whether a process with that pid exists and is not a zombie (never for a pid below
+    1, which stands for no process: signal 0 to it would reach a whole process group)."""
+    if pid < 1:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
