@@ -14,12 +14,46 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from souverain.api import RESOURCES
 
 FIELD_MANAGER: Final = "souverain"
+
+WATCH_INACTIVITY_SECONDS: Final = 70.0
+"""How long a watch may send nothing before it is taken for dead. The API server sends a
+bookmark at least every minute on watches that ask for them."""
+
+
+class ApiUnavailableError(ConnectionError):
+    """The API server could not be reached or did not answer in time: a refused or reset
+    connection, a timeout. The message says what was asked and what happened, in a line."""
+
+
+def watch_inactivity(timeout_seconds: float) -> float:
+    """How long a watch asked to last ``timeout_seconds`` may stay silent: a little past
+    its end, or past the next bookmark when it is asked to last longer than that."""
+    return min(timeout_seconds + 10.0, WATCH_INACTIVITY_SECONDS)
+
+
+def describe(error: BaseException) -> str:
+    """An API error in one line: ``422 Unprocessable Entity: <the server's message>``."""
+    if isinstance(error, ApiException):
+        message = ""
+        try:
+            message = json.loads(error.body or "{}").get("message") or ""
+        except (ValueError, AttributeError):
+            message = ""
+        text = f"{error.status} {error.reason}" + (f": {message}" if message else "")
+        return " ".join(text.split())
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _unavailable(method: str, path: str, error: Exception) -> ApiUnavailableError:
+    reason = getattr(error, "reason", None) or error
+    return ApiUnavailableError(f"{method} {path}: {' '.join(str(reason).split())}")
 
 
 @dataclass(frozen=True)
@@ -132,8 +166,11 @@ class KubeApi:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self._client.call_api(*request, _request_timeout=30)
-        response.read()  # type: ignore[no-untyped-call]
+        try:
+            response = self._client.call_api(*request, _request_timeout=30)
+            response.read()  # type: ignore[no-untyped-call]
+        except urllib3.exceptions.HTTPError as error:
+            raise _unavailable(method, path, error) from None
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=response)
         return json.loads(response.data) if response.data else None
@@ -272,18 +309,25 @@ class KubeApi:
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
-        response = self._client.call_api(*request, _request_timeout=(10, timeout_seconds + 30))
-        if response.status != 200:
-            response.read()  # type: ignore[no-untyped-call]
-            raise ApiException(http_resp=response)
-        pending = b""
-        for chunk in response.response.stream(65536, decode_content=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    event = json.loads(line)
-                    yield event["type"], event["object"]
+        silence = watch_inactivity(timeout_seconds)
+        path = KINDS[kind].path()
+        try:
+            response = self._client.call_api(*request, _request_timeout=(10, silence))
+            if response.status != 200:
+                response.read()  # type: ignore[no-untyped-call]
+                raise ApiException(http_resp=response)
+            pending = b""
+            for chunk in response.response.stream(65536, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        event = json.loads(line)
+                        yield event["type"], event["object"]
+        except urllib3.exceptions.ReadTimeoutError:
+            raise ApiUnavailableError(f"watch {path}: nothing came for {silence:.0f} s") from None
+        except urllib3.exceptions.HTTPError as error:
+            raise _unavailable("watch", path, error) from None
 
     def serves(self, kind: str) -> bool:
         """Whether the API server serves the kind now (discovery cached for a while)."""

@@ -8,12 +8,18 @@ from typing import Any, TypeVar
 
 import aiohttp
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from souverain import API_GROUP
+from souverain.kubeapi import describe, watch_inactivity
 from souverain.runtime.context import context_of
 from souverain.runtime.work import StandbyError
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+API_RETRY_SECONDS = 2
+"""How soon a handler is tried again after the API server failed it (5xx, 409, 429, no
+answer)."""
 
 
 def active_only(handler: Handler) -> Handler:
@@ -28,12 +34,20 @@ def active_only(handler: Handler) -> Handler:
                 return handler(*args, **kwargs)
         except StandbyError:
             raise kopf.TemporaryError("this replica is no longer the active one", delay=1) from None
+        except OSError as error:
+            # The API server is away or did not answer: kopf logs one line and tries
+            # again, rather than a traceback for what is no bug.
+            raise kopf.TemporaryError(describe(error), delay=API_RETRY_SECONDS) from None
+        except ApiException as error:
+            if error.status is None or (error.status < 500 and error.status not in (409, 429)):
+                raise
+            raise kopf.TemporaryError(describe(error), delay=API_RETRY_SECONDS) from None
 
     return acting  # type: ignore[return-value]
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Keeps kopf's bookkeeping under the project's own API group."""
     settings.persistence.finalizer = f"{API_GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
@@ -41,7 +55,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=API_GROUP, key="last-handled-configuration"
     )
     settings.posting.reporting_component = "souverain"
-    settings.watching.server_timeout = 300
+    # The API server ends each watch after this long; a watch that sends nothing (not
+    # even a bookmark) for a while is dead, and is opened again. Requests time out too,
+    # so that an API server that stops answering costs seconds, not kopf's 5 minutes.
+    watch_seconds = context_of(memo).watch_seconds
+    settings.watching.server_timeout = watch_seconds
+    settings.watching.inactivity_timeout = watch_inactivity(watch_seconds)
+    settings.watching.connect_timeout = 10
+    settings.networking.connect_timeout = 10
+    settings.networking.request_timeout = 30
     settings.execution.max_workers = 16
     # An object's worker ends after this long without events. On SIGTERM kopf waits for
     # its workers to end before it returns, and the Lease is given back after that: a

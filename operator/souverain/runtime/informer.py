@@ -20,6 +20,8 @@ from typing import Any, Literal, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
+from souverain.kubeapi import describe
+
 log = logging.getLogger(__name__)
 
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -174,6 +176,14 @@ class Informer:
         for subscriber in self._subscribers:
             try:
                 subscriber(change)
+            except (ApiException, OSError) as error:  # the API server failed: one line
+                log.warning(
+                    "Handling %s %s %s failed: %s",
+                    change.type,
+                    self.kind,
+                    key_of(change.obj),
+                    describe(error),
+                )
             except Exception:  # one failing subscriber must not end the watch
                 log.exception(
                     "Handling %s %s %s failed", change.type, self.kind, key_of(change.obj)
@@ -204,7 +214,7 @@ class Informer:
                     continue
                 self.watch_once(version, stop)
             except (ApiException, OSError, ValueError) as error:
-                log.warning("Watch of %s failed (%s); listing again", self.kind, error)
+                log.warning("Watch of %s failed (%s); listing again", self.kind, describe(error))
                 stop.wait(self.retry_seconds)
             except Exception:
                 log.exception("Watch of %s failed; listing again", self.kind)

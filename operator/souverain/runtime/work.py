@@ -7,6 +7,10 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from kubernetes.client.exceptions import ApiException
+
+from souverain.kubeapi import describe
+
 
 class StandbyError(Exception):
     """This replica is not the active one: the work is left to the one that is."""
@@ -57,13 +61,19 @@ def work_on(
     while not stop.is_set():
         if not active.wait(period):
             continue
-        keys = queue.take(period) | (due() if due is not None else set())
-        for key in sorted(keys):
+        keys = sorted(queue.take(period) | (due() if due is not None else set()))
+        for index, key in enumerate(keys):
             try:
                 with acting():
                     handle(key)
             except StandbyError:
                 queue.add(key)  # for the next term, if this replica is active again
+            except (ApiException, OSError) as error:
+                # The API server failed or is away: tried again on the next round.
+                log.warning("Working on %s failed: %s; trying again", key, describe(error))
+                queue.add(*keys[index:])
+                stop.wait(period)
+                break
             except Exception:
                 log.exception("Working on %s failed", key)
 

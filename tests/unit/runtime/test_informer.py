@@ -3,11 +3,13 @@ announces, and what happens when a watch ends and it lists again."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 import pytest
 
+from souverain.kubeapi import ApiUnavailableError
 from souverain.runtime.informer import Change, Informer
 from tests.support.informer import Recorded
 
@@ -189,3 +191,36 @@ def test_a_kind_that_is_not_served_is_synced_empty_and_listed_again() -> None:
     assert informer.synced.is_set()
     assert seen == [("ADDED", "a")]
     assert informer.lists == 3
+
+
+def test_an_api_server_away_costs_one_line_per_failure_and_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = threading.Event()
+
+    class Away(Recorded):
+        failures = 2
+
+        def list_with_version(
+            self, kind: str, label_selector: str | None = None
+        ) -> tuple[list[dict[str, Any]], str]:
+            if self.failures:
+                self.failures -= 1
+                raise ApiUnavailableError("GET /api/v1/pods: Read timed out. (read timeout=30)")
+            return super().list_with_version(kind, label_selector)
+
+    def repair(_: Change) -> None:
+        raise ApiUnavailableError("PATCH /api/v1/pods/a: Connection refused")
+
+    informer = Informer(Away([([pod("a", "1")], "10")], [[]], stop), "Pod", retry_seconds=0.01)
+    informer.subscribe(repair)
+    with caplog.at_level(logging.INFO, logger="souverain.runtime.informer"):
+        informer.run(stop)
+    assert informer.synced.is_set()
+    records = [r for r in caplog.records if r.name == "souverain.runtime.informer"]
+    assert [r.getMessage() for r in records] == [
+        "Watch of Pod failed (GET /api/v1/pods: Read timed out. (read timeout=30)); listing again",
+        "Watch of Pod failed (GET /api/v1/pods: Read timed out. (read timeout=30)); listing again",
+        "Handling ADDED Pod ns/a failed: PATCH /api/v1/pods/a: Connection refused",
+    ]
+    assert not any(r.exc_info for r in records)
