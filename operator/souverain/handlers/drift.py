@@ -1,5 +1,9 @@
 """Putting back the objects the operator manages when someone deletes or edits them.
 
+The webhook configurations are applied again as the replica applied them when it
+became active: applying an unchanged object is a no-op, and an edit of a field the
+operator set is undone.
+
 The informers of managed NetworkPolicies and RoleBindings select by label, so an object
 whose labels are removed arrives as DELETED; Namespaces are all watched, and a bound
 one whose ``souverain.io/`` labels changed is converged again. Only the active replica
@@ -71,3 +75,15 @@ def repair_if_drifted(context: Context, change: Change) -> None:
     sns = context.snapshot.sovereign_namespace(namespace)
     if sns is not None:
         converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
+
+
+def keep_webhook_configuration(context: Context, change: Change) -> None:
+    """Applies the webhook configuration of ``change``'s kind again after it was deleted or
+    edited, so that the webhooks stay in force (the native policies hold meanwhile)."""
+    kind = change.obj.get("kind") or ""
+    desired = context.webhook_configurations.get(kind)
+    if desired is None or change.type == "ADDED":
+        return
+    if change.type == "DELETED":
+        log.warning("%s %s was deleted; putting it back", kind, desired["metadata"]["name"])
+    context.api.apply(desired)

@@ -38,6 +38,11 @@ class Context:
     metrics: Metrics
     counts: WorkQueue = field(default_factory=WorkQueue)
     """Profiles whose qualified nodes need counting again."""
+    watch_seconds: int = 300
+    """How long each watch lasts before the API server ends it (kopf's watches too)."""
+    webhook_configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The webhook configurations this replica applied when it became active, by kind:
+    what it puts back when someone deletes or edits them."""
     _acting: int = 0
     _quiet: threading.Condition = field(default_factory=threading.Condition)
 
@@ -87,6 +92,7 @@ class Context:
             active=active,
             stop=stop,
             metrics=metrics,
+            watch_seconds=watch_seconds,
         )
 
 

@@ -74,6 +74,8 @@ def wire(context: Context) -> Settler:
     snapshot.nodes.subscribe(when_active(context, profile_handlers.nodes_changed))
     snapshot.resident_claims.subscribe(when_active(context, volume_handlers.claim_changed))
     snapshot.volumes.subscribe(when_active(context, volume_handlers.volume_changed))
+    for informer in (snapshot.mutating_webhooks, snapshot.validating_webhooks):
+        informer.subscribe(when_active(context, drift.keep_webhook_configuration))
 
     def placement_changed(namespace: str) -> None:
         namespace_handlers.converge_by_name(context, namespace)
@@ -91,6 +93,7 @@ def activate(context: Context, settler: Settler, served: Any) -> None:
             context.webhook, served, mutating_policies=context.placement.mutating_policies
         ):
             api.apply(configuration)
+            context.webhook_configurations[configuration["kind"]] = configuration
     else:
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             api.delete(kind, placement.WEBHOOK_CONFIGURATION_NAME)

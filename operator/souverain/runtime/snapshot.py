@@ -88,6 +88,10 @@ class Snapshot:
     resident_claims: Informer
     """PersistentVolumeClaims made for ResidentVolumes."""
     volumes: Informer
+    mutating_webhooks: Informer
+    """The MutatingWebhookConfiguration the operator manages."""
+    validating_webhooks: Informer
+    """The ValidatingWebhookConfiguration the operator manages."""
 
     @classmethod
     def of(cls, api: KubeApi, watch_seconds: int = 300, lists: Any = None) -> Snapshot:
@@ -117,6 +121,8 @@ class Snapshot:
                 "PersistentVolumeClaim", metadata_only, labels.RESIDENT_VOLUME
             ),
             volumes=informer("PersistentVolume", volume_claim),
+            mutating_webhooks=informer("MutatingWebhookConfiguration", whole, MANAGED),
+            validating_webhooks=informer("ValidatingWebhookConfiguration", whole, MANAGED),
         )
 
     def __iter__(self) -> Iterator[Informer]:

@@ -89,6 +89,8 @@ class Placement:
             role_bindings=informer("RoleBinding", []),
             resident_claims=informer("PersistentVolumeClaim", []),
             volumes=informer("PersistentVolume", []),
+            mutating_webhooks=informer("MutatingWebhookConfiguration", []),
+            validating_webhooks=informer("ValidatingWebhookConfiguration", []),
         )
         self.active = threading.Event()
         if active:
