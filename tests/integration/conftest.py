@@ -17,8 +17,18 @@ from kubernetes.client.exceptions import ApiException
 from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import DevCluster
 from tests.support.cluster import Cluster, docker_running, settle_deletions, wait_for
-from tests.support.operator import Operator
+from tests.support.operator import STARTED, Operator
 from tests.support.repository import REPO
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_traceback_in_operator_logs() -> Iterator[None]:
+    """After each module, the log of every operator it started holds no traceback: the
+    operator answers failures and odd input with one line saying what happened."""
+    before = len(STARTED)
+    yield
+    found = [trace for operator in STARTED[before:] for trace in operator.tracebacks()]
+    assert not found, "the operator logged tracebacks:\n" + "\n\n".join(found[:3])
 
 
 @pytest.fixture(scope="session")

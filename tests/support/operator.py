@@ -8,6 +8,12 @@ from pathlib import Path
 
 from tests.support.cluster import Cluster, wait_for
 
+TRACEBACK = "Traceback (most recent call last)"
+
+STARTED: list[Operator] = []
+"""Every operator the tests started, in order: their logs are checked for tracebacks
+after each test module (``tests/integration/conftest.py``)."""
+
 
 class Operator:
     """``souverain run`` as a child process, which tests can stop and start again."""
@@ -57,6 +63,8 @@ class Operator:
         import urllib.request
 
         self.starts += 1
+        if self not in STARTED:
+            STARTED.append(self)
         log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
@@ -115,3 +123,16 @@ class Operator:
 
     def log(self) -> str:
         return (self.log_dir / f"operator-{self.starts}.log").read_text(errors="replace")
+
+    def tracebacks(self) -> list[str]:
+        """Each traceback in the logs of every start of this operator, with the lines that
+        led to it."""
+        found = []
+        for log in sorted(self.log_dir.glob("operator-*.log")):
+            lines = log.read_text(errors="replace").splitlines()
+            for number, line in enumerate(lines):
+                if TRACEBACK in line:
+                    found.append(
+                        f"{log.name}:{number + 1}:\n" + "\n".join(lines[number : number + 30])
+                    )
+        return found
