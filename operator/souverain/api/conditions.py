@@ -65,6 +65,8 @@ NO_QUALIFIED_NODES: Final = "NoQualifiedNodes"
 
 PROFILE_IN_USE: Final = "ProfileInUse"
 """The profile is being deleted while SovereignNamespaces still use it: it stays until they go."""
+PROFILE_DELETING: Final = "ProfileDeleting"
+"""The namespace's profile is being deleted: it stays in force there until the namespace goes."""
 PROFILE_NOT_FOUND: Final = "ProfileNotFound"
 PROFILE_NOT_READY: Final = "ProfileNotReady"
 NAMESPACE_CREATED: Final = "NamespaceCreated"

@@ -44,9 +44,15 @@ def capabilities(api: KubeApi) -> Capabilities:
 
 
 def profile_spec(profile: dict[str, Any] | None) -> SovereigntyProfileSpec | None:
-    if profile is None or profile.get("metadata", {}).get("deletionTimestamp"):
+    """The profile's spec; a profile being deleted still counts: it holds until the
+    namespaces bound to it are gone (see ``handlers.profile.guard_deletion``)."""
+    if profile is None:
         return None
     return SovereigntyProfileSpec.model_validate(profile.get("spec") or {})
+
+
+def deleting(obj: dict[str, Any] | None) -> bool:
+    return obj is not None and bool(obj.get("metadata", {}).get("deletionTimestamp"))
 
 
 def converge(
@@ -66,7 +72,9 @@ def converge(
             raise kopf.PermanentError(f"spec is not valid: {error}") from error
         spec = profile_spec(profile)
         observed_namespace = api.get("Namespace", name)
-        plan = plan_namespace(sns, spec, observed_namespace, capabilities(api))
+        plan = plan_namespace(
+            sns, spec, observed_namespace, capabilities(api), profile_deleting=deleting(profile)
+        )
         try:
             changed = _apply(api, body, plan, observed_namespace)
         except ApiException as error:

@@ -106,8 +106,8 @@ def count_nodes(context: Context, name: str) -> None:
     """Counts the nodes that qualify for profile ``name`` again and writes its status
     (its admission objects follow its spec, not the nodes: they are left alone)."""
     body = context.snapshot.profile(name)
-    if body is None:
-        return
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return  # a profile being deleted has the status that says why it stays
     with context.metrics.reconciling(KIND):
         try:
             found = plan(context, body)
@@ -168,6 +168,10 @@ def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> Non
             context.events.post(body, c.PROFILE_IN_USE, message, warning=True)
             qualified = int((body.get("status") or {}).get("qualifiedNodes") or 0)
             write_status(api, dict(body), _status(dict(body), [blocked], qualified, len(bound)))
+            for namespace in bound:  # their status says the profile is being deleted
+                sns = context.snapshot.sovereign_namespace(namespace)
+                if sns is not None:
+                    namespace_handlers.converge(context, sns, dict(body))
         raise kopf.TemporaryError(message, delay=5)
     context.metrics.forget_profile(name)
     for obj in plan_profile(name, None, None, {}).admission:

@@ -135,9 +135,13 @@ def plan_namespace(
     observed_namespace: dict[str, Any] | None,
     capabilities: Capabilities,
     now: datetime | None = None,
+    *,
+    profile_deleting: bool = False,
 ) -> NamespacePlan:
     """The desired state of ``sns`` given its profile (None when it does not exist) and
-    the Namespace as observed (None when there is none)."""
+    the Namespace as observed (None when there is none). A profile being deleted
+    (``profile_deleting``) stays in force here until the SovereignNamespace goes: its
+    status says so."""
     generation = sns.metadata.generation
     name, profile_name = sns.metadata.name, sns.spec.profile_name
 
@@ -203,6 +207,15 @@ def plan_namespace(
         f"Namespace {name} is bound to SovereigntyProfile {profile_name}"
         + (" (created)." if created else "."),
     )
+    if profile_deleting:
+        namespace_condition = cond(
+            c.NAMESPACE_READY,
+            "True",
+            c.PROFILE_DELETING,
+            f"SovereigntyProfile {profile_name} is being deleted: it stays, and everything "
+            f"it enforces in Namespace {name} stays in force, until this SovereignNamespace "
+            "is deleted or bound to another profile.",
+        )
     unenforceable = egress.unenforceable_egress(profile.egress, accepted, capabilities.cilium)
     if refused:
         egress_condition = cond(

@@ -153,7 +153,9 @@ class Snapshot:
         return found
 
     def profile(self, name: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self.live(self.profiles, name)
+        """The profile, also while it is being deleted: a profile that namespaces still
+        use holds until they are gone, and keeps pinning and restricting them."""
+        found: dict[str, Any] | None = self.profiles.get(name)
         return found
 
     def sovereign_namespace(self, name: str) -> dict[str, Any] | None:

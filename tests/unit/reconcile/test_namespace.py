@@ -77,6 +77,17 @@ def test_missing_profile_touches_nothing() -> None:
     assert {c.reason for c in plan.conditions} == {"ProfileNotFound"}
 
 
+def test_a_profile_being_deleted_keeps_everything_in_force_and_says_so() -> None:
+    kept = plan_namespace(tenant(), PROFILE, None, Capabilities(), NOW)
+    plan = plan_namespace(tenant(), PROFILE, None, Capabilities(), NOW, profile_deleting=True)
+    assert plan.namespace == kept.namespace
+    assert plan.children == kept.children
+    assert plan.conditions[0].status == "True"
+    assert plan.conditions[0].reason == "ProfileDeleting"
+    assert "stays in force" in plan.conditions[0].message
+    assert plan.conditions[1:] == kept.conditions[1:]
+
+
 def test_terminating_namespace_is_left_alone() -> None:
     observed = {"metadata": {"name": "acme", "deletionTimestamp": "2026-11-30T00:00:00Z"}}
     plan = plan_namespace(tenant(), PROFILE, observed, Capabilities(), NOW)
