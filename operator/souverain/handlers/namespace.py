@@ -15,7 +15,7 @@ from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
-from souverain.kubeapi import KubeApi
+from souverain.kubeapi import KubeApi, describe
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
 from souverain.reconcile.namespace import (
     Capabilities,
@@ -86,7 +86,9 @@ def converge(
                 sns.metadata.generation,
             )
             _write_status(context, body, [failed], plan, sns)
-            raise kopf.TemporaryError(f"applying the plan failed: {error}", delay=10) from error
+            raise kopf.TemporaryError(
+                f"applying the plan failed: {describe(error)}", delay=10
+            ) from error
         report = context.placement.report(name, sns.metadata.generation)
         updates = [*plan.conditions, *(report.conditions if report else [])]
         _write_status(context, body, updates, plan, sns, report)

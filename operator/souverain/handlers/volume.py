@@ -15,7 +15,7 @@ from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
-from souverain.kubeapi import KubeApi
+from souverain.kubeapi import KubeApi, describe
 from souverain.labels import RESIDENT_VOLUME
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
 from souverain.reconcile.volume import (
@@ -83,7 +83,9 @@ def converge(context: Context, body: dict[str, Any]) -> VolumePlan:
                     rv.metadata.generation,
                 )
                 _write_status(context, body, rv, [failed], plan, profile_name)
-                raise kopf.TemporaryError(f"applying the claim failed: {error}", 15) from error
+                raise kopf.TemporaryError(
+                    f"applying the claim failed: {describe(error)}", 15
+                ) from error
             _post_claim_events(events, body, observed, applied)
         _write_status(context, body, rv, plan.conditions, plan, profile_name)
     return plan

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import kopf
 from kubernetes.client.exceptions import ApiException
 
 from souverain.kubeapi import describe
@@ -176,7 +177,8 @@ class Informer:
         for subscriber in self._subscribers:
             try:
                 subscriber(change)
-            except (ApiException, OSError) as error:  # the API server failed: one line
+            except (ApiException, OSError, kopf.TemporaryError, kopf.PermanentError) as error:
+                # The API server failed, or the work says why it cannot be done: one line.
                 log.warning(
                     "Handling %s %s %s failed: %s",
                     change.type,

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+import kopf
 from kubernetes.client.exceptions import ApiException
 
 from souverain.kubeapi import describe
@@ -68,12 +69,14 @@ def work_on(
                     handle(key)
             except StandbyError:
                 queue.add(key)  # for the next term, if this replica is active again
-            except (ApiException, OSError) as error:
+            except (ApiException, OSError, kopf.TemporaryError) as error:
                 # The API server failed or is away: tried again on the next round.
                 log.warning("Working on %s failed: %s; trying again", key, describe(error))
                 queue.add(*keys[index:])
                 stop.wait(period)
                 break
+            except kopf.PermanentError as error:  # the status says why; nothing to retry
+                log.warning("Working on %s failed: %s", key, describe(error))
             except Exception:
                 log.exception("Working on %s failed", key)
 
