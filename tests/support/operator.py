@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -120,6 +121,18 @@ class Operator:
             self.process.kill()
             self.process.wait(timeout=60)
         self.process = None
+
+    def pause(self) -> None:
+        """Freezes the process (SIGSTOP): it holds its connections and answers nothing."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def log(self) -> str:
         return (self.log_dir / f"operator-{self.starts}.log").read_text(errors="replace")
