@@ -75,7 +75,12 @@ class ClusterError(Exception):
 def _reason(error: urllib3.exceptions.HTTPError) -> str:
     """What went wrong with the connection, without urllib3's object names."""
     text = str(getattr(error, "reason", None) or error)
-    return text.rpartition(">: ")[2]
+    # urllib3 names the connection first: "HTTPSConnection(host=..., port=...): ..."
+    if text.startswith(("<", "HTTP")):
+        for marker in (">: ", "): "):
+            if marker in text:
+                return text.split(marker, 1)[1]
+    return text
 
 
 def cluster_state(namespace: str | None = None) -> ClusterState:
