@@ -131,11 +131,22 @@ def _crds(args: argparse.Namespace) -> int:
 VIOLATIONS_FOUND = 3
 """Exit code of ``souverain report --fail-on-violation`` when the report lists violations."""
 
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 the input or the cluster cannot be used (one line on stderr"
+    " says why: a file that is not a valid object, no kubeconfig, an API server that does"
+    " not answer, a cluster without the souverain CRDs); 2 wrong arguments"
+)
+
+
+def _failed(message: str) -> int:
+    """One line on stderr, and the exit code of an input or cluster that cannot be used."""
+    print(f"souverain: {message}", file=sys.stderr)
+    return 1
+
 
 def _report(args: argparse.Namespace) -> int:
-    from souverain.kubeapi import KubeApi, load_api_client
     from souverain.report.build import build_report
-    from souverain.report.collect import read_cluster
+    from souverain.report.collect import ClusterError, cluster_state
     from souverain.report.html import render
 
     if args.schema:
@@ -143,11 +154,13 @@ def _report(args: argparse.Namespace) -> int:
 
         sys.stdout.write(json_schema())
         return 0
-    api = KubeApi(load_api_client())
-    report = build_report(read_cluster(api, api.server, args.namespace), args.namespace)
+    try:
+        state = cluster_state(args.namespace)
+    except ClusterError as error:
+        return _failed(str(error))
+    report = build_report(state, args.namespace)
     if args.namespace and not report.namespaces:
-        print(f"souverain: {args.namespace} is not a SovereignNamespace", file=sys.stderr)
-        return 1
+        return _failed(f"{args.namespace} is not a SovereignNamespace")
     if args.format == "html":
         text = render(report)
     else:
@@ -155,7 +168,10 @@ def _report(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text)
+        try:
+            Path(args.output).write_text(text)
+        except OSError as error:
+            return _failed(f"cannot write {args.output}: {error.strerror or error}")
         print(
             f"{args.output}: {report.summary.namespaces} namespace(s), "
             f"{report.summary.violations} violation(s)",
@@ -166,23 +182,55 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
+def _documents(source: str) -> list[object]:
+    """The YAML documents of a file (``-``: stdin), or ValueError saying in one line why
+    there are none."""
     import yaml
 
-    from souverain.kubeapi import KubeApi, load_api_client
-    from souverain.report.collect import read_cluster
-    from souverain.report.plan import describe, plan
+    if source == "-":
+        source = "stdin"
+    try:
+        text = sys.stdin.read() if source == "stdin" else Path(source).read_text()
+    except OSError as error:
+        raise ValueError(f"cannot read {source}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{source} is not text: {error}") from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise ValueError(f"{source} is not YAML: {problem}{where}") from None
+    if not documents:
+        raise ValueError(f"{source} holds no object to plan")
+    return documents
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    documents = [d for d in yaml.safe_load_all(text) if d]
-    api = KubeApi(load_api_client())
-    state = read_cluster(api, api.server)
-    for document in documents:
+
+def _plan(args: argparse.Namespace) -> int:
+    from souverain.report.collect import ClusterError, cluster_state
+    from souverain.report.plan import describe, plan, planned_object
+
+    # Every document is checked before the cluster is read: a bad file needs no cluster.
+    try:
+        documents = _documents(args.file)
+    except ValueError as error:
+        return _failed(str(error))
+    planned = []
+    for index, document in enumerate(documents, 1):
         try:
-            result = plan(document, state)
+            planned.append(planned_object(document))
         except ValueError as error:
-            print(f"souverain: {error}", file=sys.stderr)
-            return 1
+            return _failed(f"{args.file}: document {index}: {error}")
+    try:
+        state = cluster_state()
+    except ClusterError as error:
+        return _failed(str(error))
+    for obj in planned:
+        try:
+            result = plan(obj, state)
+        except ValueError as error:
+            return _failed(str(error))
         if args.format == "json":
             print(result.model_dump_json(by_alias=True, indent=2))
         else:
@@ -274,7 +322,9 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     report = commands.add_parser(
-        "report", help="the residency report of the cluster or of one namespace"
+        "report",
+        help="the residency report of the cluster or of one namespace",
+        epilog=f"{EXIT_CODES}; {VIOLATIONS_FOUND} violations found with --fail-on-violation.",
     )
     report.add_argument("--namespace", help="only this sovereign namespace")
     report.add_argument("--format", choices=("json", "html"), default="json")
@@ -290,7 +340,9 @@ def parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     planning = commands.add_parser(
-        "plan", help="what applying a profile or SovereignNamespace would break (changes nothing)"
+        "plan",
+        help="what applying a profile or SovereignNamespace would break (changes nothing)",
+        epilog=f"{EXIT_CODES}.",
     )
     planning.add_argument("-f", "--file", required=True, help="YAML file, or - for stdin")
     planning.add_argument("--format", choices=("text", "json"), default="text")

@@ -4,6 +4,8 @@
 request's namespace (its profile's :class:`~souverain.admission.pinning.Pinning` and
 which nodes qualify) and returns the AdmissionReview response, with the outcome the
 metrics count. It makes no API call: the caller looks everything up in its snapshot.
+:func:`malformation` says first whether a decoded body is a review :func:`review` can
+answer at all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from souverain.admission.pinning import Pinning, binding_refusal, pin, pin_patch
 PIN_WEBHOOK: Final = "pin"
 BINDING_WEBHOOK: Final = "binding"
 WEBHOOKS: Final = (PIN_WEBHOOK, BINDING_WEBHOOK)
+REVIEW_VERSIONS: Final = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+OPERATIONS: Final = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 
 Outcome = Literal["allowed", "patched", "warned", "refused"]
 
@@ -89,3 +93,107 @@ def _decide(
             response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
             return "patched"
     return "allowed"
+
+
+class _MalformedError(Exception):
+    """A field of a review is not what the answer reads it as."""
+
+
+_TYPE_NAMES: Final[dict[type, str]] = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+}
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return _TYPE_NAMES.get(type(value), "a value")
+
+
+def _field(
+    obj: Mapping[str, Any], key: str, kind: type, where: str, *, required: bool = False
+) -> Any:
+    """``obj[key]`` when it is of ``kind``; None when it is absent or null and may be."""
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if key not in obj:
+        raise _MalformedError(f"{where}{key} is missing: it must be {_TYPE_NAMES[kind]}")
+    if not isinstance(value, kind):
+        raise _MalformedError(
+            f"{where}{key} must be {_TYPE_NAMES[kind]} (it is {_json_type(value)})"
+        )
+    return value
+
+
+def _each(values: list[Any], kind: type, where: str) -> list[tuple[str, Any]]:
+    """The items of a list with the path of each, when every one is of ``kind``."""
+    for index, value in enumerate(values):
+        if not isinstance(value, kind):
+            raise _MalformedError(
+                f"{where}[{index}] must be {_TYPE_NAMES[kind]} (it is {_json_type(value)})"
+            )
+    return [(f"{where}[{index}].", value) for index, value in enumerate(values)]
+
+
+def _check_pod_spec(spec: Mapping[str, Any], where: str) -> None:
+    _field(spec, "containers", list, where)
+    _field(spec, "nodeName", str, where)
+    _field(spec, "hostNetwork", bool, where)
+    _each(_field(spec, "tolerations", list, where) or [], dict, f"{where}tolerations")
+    affinity = _field(spec, "affinity", dict, where) or {}
+    where = f"{where}affinity."
+    node_affinity = _field(affinity, "nodeAffinity", dict, where) or {}
+    where = f"{where}nodeAffinity."
+    required_key = "requiredDuringSchedulingIgnoredDuringExecution"
+    required = _field(node_affinity, required_key, dict, where) or {}
+    where = f"{where}{required_key}."
+    terms = _field(required, "nodeSelectorTerms", list, where) or []
+    for at_term, term in _each(terms, dict, f"{where}nodeSelectorTerms"):
+        _field(term, "matchFields", list, at_term)
+        expressions = _field(term, "matchExpressions", list, at_term) or []
+        for at, expression in _each(expressions, dict, f"{at_term}matchExpressions"):
+            _field(expression, "key", str, at)
+            _field(expression, "operator", str, at)
+            _each(_field(expression, "values", list, at) or [], str, f"{at}values")
+
+
+def malformation(webhook: str, body: object) -> str | None:
+    """What makes ``body`` (decoded JSON) a request that :func:`review` cannot answer for
+    ``webhook``, as the path of the first wrong field and what it must be; None when it
+    is well formed.
+
+    Only what the answer reads is checked: the review's kind, version and uid, the
+    request's namespace and operation, and the parts of the object that pinning or the
+    binding check look at. The API server always sends these right; anything else is
+    not a review from it.
+    """
+    try:
+        if not isinstance(body, dict):
+            raise _MalformedError(f"the body must be an object (it is {_json_type(body)})")
+        if body.get("kind") != "AdmissionReview":
+            raise _MalformedError("kind must be AdmissionReview")
+        if body.get("apiVersion") not in REVIEW_VERSIONS:
+            raise _MalformedError(f"apiVersion must be {' or '.join(REVIEW_VERSIONS)}")
+        request = _field(body, "request", dict, "", required=True)
+        _field(request, "uid", str, "request.", required=True)
+        _field(request, "namespace", str, "request.", required=True)
+        if _field(request, "operation", str, "request.") not in (None, *OPERATIONS):
+            raise _MalformedError(f"request.operation must be one of {', '.join(OPERATIONS)}")
+        obj = _field(request, "object", dict, "request.", required=True)
+        if webhook == BINDING_WEBHOOK:
+            target = _field(obj, "target", dict, "request.object.", required=True)
+            _field(target, "name", str, "request.object.target.", required=True)
+        else:
+            spec = _field(obj, "spec", dict, "request.object.") or {}
+            _check_pod_spec(spec, "request.object.spec.")
+    except _MalformedError as problem:
+        return str(problem)
+    return None

@@ -5,24 +5,31 @@ placement state (:func:`souverain.admission.review.review`): no API call, no per
 log line. The certificate is mounted, shared between replicas through a Secret, or made
 here (:mod:`souverain.certificates`). The webhook configurations that point the API
 server here are applied by the active replica (:func:`configurations`).
+
+Anything that is not a well-formed review is answered with a 4xx saying what is wrong
+(405 for a method other than POST, 404 for another path, 415 for a body that is not
+``application/json``, 413 for one over :data:`MAX_BODY_BYTES`, 400 for one that is not
+JSON or not an AdmissionReview), and one warning line in the log. The API server counts
+such an answer as a failure of the webhook; it never sends one.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import ssl
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from souverain.admission import placement
-from souverain.admission.review import WEBHOOKS, review
+from souverain.admission.review import WEBHOOKS, malformation, review
 from souverain.certificates import (
     ServingCertificate,
     serving_certificate,
@@ -34,6 +41,10 @@ from souverain.placement.state import PlacementState
 from souverain.settings import WebhookOptions
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+"""The largest review taken: the API server stores objects of up to about 3 MiB, and an
+update's review carries the object twice (``object`` and ``oldObject``)."""
 
 
 def hosts(options: WebhookOptions) -> tuple[str, ...]:
@@ -103,18 +114,15 @@ class WebhookServer:
         self.listening = False
 
     async def answer(self, request: web.Request) -> web.Response:
-        webhook = request.match_info["webhook"]
-        if webhook not in WEBHOOKS:
-            raise web.HTTPNotFound(text=f"no webhook {webhook!r} here")
         started = time.perf_counter()
         try:
-            body = await request.json()
-        except ValueError as error:
-            raise web.HTTPBadRequest(text=f"not an AdmissionReview: {error}") from error
-        payload = body.get("request") or {}
-        namespace = str(payload.get("namespace", ""))
+            webhook, body = await self._review_of(request)
+        except web.HTTPClientError as refused:
+            log.warning("Refused %s %r: %s", request.method, request.path, refused.text)
+            raise
+        payload = body["request"]
         answer, outcome = review(
-            webhook, body, self.state.placement_of(namespace), ready=self.state.synced
+            webhook, body, self.state.placement_of(payload["namespace"]), ready=self.state.synced
         )
         operation = str(payload.get("operation", ""))
         self.metrics.admission_decisions.labels(webhook, operation, outcome).inc()
@@ -122,11 +130,43 @@ class WebhookServer:
         self.metrics.admission_seconds.labels(webhook, operation).observe(elapsed)
         return web.json_response(answer)
 
+    @staticmethod
+    async def _review_of(request: web.Request) -> tuple[str, dict[str, Any]]:
+        """The webhook asked and the review it is asked, or the 4xx refusing the request."""
+        webhook = request.match_info["webhook"]
+        if request.method != "POST":
+            raise web.HTTPMethodNotAllowed(
+                request.method, ["POST"], text=f"{request.method} is not allowed: POST a review"
+            )
+        if webhook not in WEBHOOKS:
+            paths = " and ".join(f"/{each}" for each in WEBHOOKS)
+            raise web.HTTPNotFound(text=f"no webhook {request.path!r} here: POST to {paths}")
+        if request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType(
+                text=f"the body must be application/json, not {request.content_type}"
+            )
+        too_large = f"the body is over {MAX_BODY_BYTES} bytes, more than any review"
+        length = request.content_length or 0
+        if length > MAX_BODY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, length, text=too_large)
+        try:
+            body = json.loads(await request.read())
+        except web.HTTPRequestEntityTooLarge:
+            # A chunked body with no length, found too large while it was read.
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, text=too_large) from None
+        except (ValueError, RecursionError) as error:
+            raise web.HTTPBadRequest(text=f"not JSON: {error}") from None
+        problem = malformation(webhook, body)
+        if problem is not None:
+            raise web.HTTPBadRequest(text=f"not an AdmissionReview: {problem}")
+        return webhook, body
+
     async def start(self) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(self.served.certfile), str(self.served.keyfile))
-        app = web.Application()
-        app.router.add_post("/{webhook}", self.answer)
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        # Every method and path comes to answer(), so that each refusal says why.
+        app.router.add_route("*", "/{webhook:.*}", self.answer)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host, _, port = self.options.listen.rpartition(":")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
 
-from souverain.kubeapi import KubeApi
+from souverain.kubeapi import KubeApi, load_api_client
 from souverain.report.build import ClusterState
 
 ADMISSION_KINDS = (
@@ -64,3 +66,47 @@ def read_cluster(api: KubeApi, server: str, namespace: str | None = None) -> Clu
         state.claims[name] = _listed(api, "PersistentVolumeClaim", name)
         state.network_policies[name] = _listed(api, "NetworkPolicy", name)
     return state
+
+
+class ClusterError(Exception):
+    """The cluster cannot be read: no kubeconfig, no answer, a refusal, or no CRDs."""
+
+
+def _reason(error: urllib3.exceptions.HTTPError) -> str:
+    """What went wrong with the connection, without urllib3's object names."""
+    text = str(getattr(error, "reason", None) or error)
+    # urllib3 names the connection first: "HTTPSConnection(host=..., port=...): ..."
+    if text.startswith(("<", "HTTP")):
+        for marker in (">: ", "): "):
+            if marker in text:
+                return text.split(marker, 1)[1]
+    return text
+
+
+def cluster_state(namespace: str | None = None) -> ClusterState:
+    """:func:`read_cluster` of the cluster the kubeconfig names, raising ClusterError with
+    one line saying why when it cannot be read.
+
+    A cluster without the souverain CRDs is an error, not an empty report: nothing there
+    enforces a profile, and a report of no namespace and no violation would read as a
+    clean bill of health.
+    """
+    try:
+        api = KubeApi(load_api_client())
+    except ConfigException as error:
+        raise ClusterError(f"no cluster to read: {error} (set KUBECONFIG)") from None
+    server = api.server
+    try:
+        missing = [k for k in ("SovereigntyProfile", "SovereignNamespace") if not api.serves(k)]
+        if missing:
+            raise ClusterError(
+                f"the souverain CRDs are not installed on {server}: it serves no"
+                f" {' and no '.join(missing)}; install them with kubectl apply -f crds/"
+            )
+        return read_cluster(api, server, namespace)
+    except urllib3.exceptions.HTTPError as error:
+        raise ClusterError(f"cannot reach the API server {server}: {_reason(error)}") from None
+    except ApiException as error:
+        raise ClusterError(
+            f"the API server {server} answered {error.status} {error.reason}"
+        ) from None

@@ -6,10 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from souverain.api import CIDRRule, Port, SovereignNamespace, SovereigntyProfileSpec
+from souverain.api import (
+    CIDRRule,
+    CustomResource,
+    Port,
+    SovereignNamespace,
+    SovereigntyProfile,
+    SovereigntyProfileSpec,
+)
 from souverain.api.egress import network
+from souverain.api.resource import GROUP_VERSION
 from souverain.outcomes.egress import NAME_LABEL, PROFILE_LABEL, selects_only
 from souverain.reconcile import egress
 from souverain.reconcile.qualification import qualified_nodes, qualifies
@@ -138,6 +146,34 @@ def _namespace_effect(
             continue
         effect.refused_network_policies += wide_rules(policy, spec, profile)
     return effect
+
+
+PLANNED_KINDS: dict[str, type[CustomResource]] = {
+    "SovereigntyProfile": SovereigntyProfile,
+    "SovereignNamespace": SovereignNamespace,
+}
+
+
+def planned_object(document: object) -> dict[str, Any]:
+    """``document`` (parsed YAML) when it is a SovereigntyProfile or SovereignNamespace
+    that :func:`plan` takes; otherwise ValueError, in one line naming the field. The
+    models of :mod:`souverain.api` say what each field must be."""
+    if not isinstance(document, dict):
+        raise ValueError(f"must be a mapping, not {type(document).__name__}")
+    kind = document.get("kind")
+    model = PLANNED_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ValueError(f"kind: plan takes a {' or a '.join(PLANNED_KINDS)}, not {kind!r}")
+    if document.get("apiVersion") != GROUP_VERSION:
+        raise ValueError(f"apiVersion: must be {GROUP_VERSION}, not {document.get('apiVersion')!r}")
+    try:
+        model.model_validate({**document, "status": {}})
+    except ValidationError as error:
+        first, *others = error.errors()
+        where = ".".join(str(part) for part in first["loc"]) or "the document"
+        more = f" (and {len(others)} more)" if others else ""
+        raise ValueError(f"{where}: {' '.join(first['msg'].split())}{more}") from None
+    return document
 
 
 def plan(obj: Mapping[str, Any], state: ClusterState) -> Plan:
