@@ -81,6 +81,8 @@ def placement_state() -> PlacementState:
         role_bindings=_informer("RoleBinding", []),
         resident_claims=_informer("PersistentVolumeClaim", []),
         volumes=_informer("PersistentVolume", []),
+        mutating_webhooks=_informer("MutatingWebhookConfiguration", []),
+        validating_webhooks=_informer("ValidatingWebhookConfiguration", []),
     )
     state = PlacementState(
         snapshot, WebhookOptions(), mutating_policies=True, active=threading.Event()
