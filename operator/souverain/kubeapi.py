@@ -31,6 +31,11 @@ class ApiUnavailableError(ConnectionError):
     """The API server could not be reached or did not answer in time: a refused or reset
     connection, a timeout. The message says what was asked and what happened, in a line."""
 
+    def __init__(self, request: str, reason: str) -> None:
+        super().__init__(f"{request}: {reason}")
+        self.request = request
+        self.reason = reason
+
 
 def watch_inactivity(timeout_seconds: float) -> float:
     """How long a watch asked to last ``timeout_seconds`` may stay silent: a little past
@@ -52,8 +57,15 @@ def describe(error: BaseException) -> str:
 
 
 def _unavailable(method: str, path: str, error: Exception) -> ApiUnavailableError:
-    reason = getattr(error, "reason", None) or error
-    return ApiUnavailableError(f"{method} {path}: {' '.join(str(reason).split())}")
+    """The urllib3 error as one line, without urllib3's object names: it names the
+    connection first ("HTTPSConnection(host=..., port=...): ...")."""
+    text = " ".join(str(getattr(error, "reason", None) or error).split())
+    if text.startswith(("<", "HTTP")):
+        for marker in (">: ", "): "):
+            if marker in text:
+                text = text.split(marker, 1)[1]
+                break
+    return ApiUnavailableError(f"{method} {path}", text)
 
 
 @dataclass(frozen=True)
@@ -325,7 +337,9 @@ class KubeApi:
                         event = json.loads(line)
                         yield event["type"], event["object"]
         except urllib3.exceptions.ReadTimeoutError:
-            raise ApiUnavailableError(f"watch {path}: nothing came for {silence:.0f} s") from None
+            raise ApiUnavailableError(
+                f"watch {path}", f"nothing came for {silence:.0f} s"
+            ) from None
         except urllib3.exceptions.HTTPError as error:
             raise _unavailable("watch", path, error) from None
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
-from souverain.kubeapi import KubeApi, load_api_client
+from souverain.kubeapi import ApiUnavailableError, KubeApi, load_api_client
 from souverain.report.build import ClusterState
 
 ADMISSION_KINDS = (
@@ -72,17 +71,6 @@ class ClusterError(Exception):
     """The cluster cannot be read: no kubeconfig, no answer, a refusal, or no CRDs."""
 
 
-def _reason(error: urllib3.exceptions.HTTPError) -> str:
-    """What went wrong with the connection, without urllib3's object names."""
-    text = str(getattr(error, "reason", None) or error)
-    # urllib3 names the connection first: "HTTPSConnection(host=..., port=...): ..."
-    if text.startswith(("<", "HTTP")):
-        for marker in (">: ", "): "):
-            if marker in text:
-                return text.split(marker, 1)[1]
-    return text
-
-
 def cluster_state(namespace: str | None = None) -> ClusterState:
     """:func:`read_cluster` of the cluster the kubeconfig names, raising ClusterError with
     one line saying why when it cannot be read.
@@ -104,8 +92,8 @@ def cluster_state(namespace: str | None = None) -> ClusterState:
                 f" {' and no '.join(missing)}; install them with kubectl apply -f crds/"
             )
         return read_cluster(api, server, namespace)
-    except urllib3.exceptions.HTTPError as error:
-        raise ClusterError(f"cannot reach the API server {server}: {_reason(error)}") from None
+    except ApiUnavailableError as error:
+        raise ClusterError(f"cannot reach the API server {server}: {error.reason}") from None
     except ApiException as error:
         raise ClusterError(
             f"the API server {server} answered {error.status} {error.reason}"

@@ -206,11 +206,11 @@ def test_an_api_server_away_costs_one_line_per_failure_and_no_traceback(
         ) -> tuple[list[dict[str, Any]], str]:
             if self.failures:
                 self.failures -= 1
-                raise ApiUnavailableError("GET /api/v1/pods: Read timed out. (read timeout=30)")
+                raise ApiUnavailableError("GET /api/v1/pods", "Read timed out. (read timeout=30)")
             return super().list_with_version(kind, label_selector)
 
     def repair(_: Change) -> None:
-        raise ApiUnavailableError("PATCH /api/v1/pods/a: Connection refused")
+        raise ApiUnavailableError("PATCH /api/v1/pods/a", "Connection refused")
 
     informer = Informer(Away([([pod("a", "1")], "10")], [[]], stop), "Pod", retry_seconds=0.01)
     informer.subscribe(repair)
