@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 IMAGE ?= ghcr.io/souverain/souverain
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces bench-failover bench clean
+.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces bench-failover bench-chaos bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -68,10 +68,14 @@ bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,
 bench-failover: $(STAMP) binaries ## two replicas; kill the active one (SIGKILL, SIGTERM) and time the takeover
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_failover.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
-bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d), drift latency, failover
+bench-chaos: $(STAMP) binaries ## time to converge after each chaos event (API server/etcd restart, operator killed...)
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_chaos.py $(if $(ROUNDS),--rounds $(ROUNDS))
+
+bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d), drift latency, failover, chaos
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_placement.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_failover.py $(if $(ROUNDS),--rounds $(ROUNDS))
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_chaos.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
 clean: ## remove the venv and local state (keeps the binary cache)
 	rm -rf $(VENV) .souverain .pytest_cache .mypy_cache .ruff_cache
