@@ -4,12 +4,16 @@ not asserted: ``make bench-chaos`` reports them."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.support import rehearsals
-from tests.support.chaos import WATCH_SECONDS, Rehearsal
+from tests.support.chaos import STEADY, WATCH_SECONDS, Rehearsal
 
 pytestmark = pytest.mark.chaos
 
@@ -69,3 +73,36 @@ def test_a_silent_api_server_trips_the_operators_timeouts_in_one_line_each(
     rehearsal: Rehearsal,
 ) -> None:
     rehearsals.rehearse_silent_api_server(rehearsal, WATCH_SECONDS)
+
+
+def test_dev_cluster_commands_act_on_one_component_from_another_process(
+    rehearsal: Rehearsal,
+) -> None:
+    state_dir = str(rehearsal.dev.state_dir)
+
+    def souverain(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "souverain", "dev-cluster", *args, "--state-dir", state_dir],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def status() -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(souverain("status").stdout)
+        return found
+
+    assert souverain("stop", "kube-scheduler").stdout == "stopped kube-scheduler\n"
+    assert status()["components"]["kube-scheduler"] is False
+    assert souverain("stop", "kube-scheduler").stdout == "kube-scheduler was not running\n"
+    assert souverain("start", "kube-scheduler").stdout == "started kube-scheduler\n"
+    assert status()["components"]["kube-scheduler"] is True
+    assert souverain("pause", "kwok").returncode == 0
+    assert status()["paused"] == ["kwok"]
+    assert souverain("resume", "kwok").returncode == 0
+    assert status()["running"] is True
+    unknown = souverain("restart", "kubelet")
+    assert unknown.returncode == 2
+    assert "invalid choice: 'kubelet'" in unknown.stderr
+    rehearsal.tenancy.run_pod(STEADY, "after-scheduler-restart")  # it schedules again

@@ -3,10 +3,12 @@ nodes that qualify, and carry its changes to every bound namespace."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from souverain.admission import egress_floor, placement, protection, storage
@@ -16,7 +18,7 @@ from souverain.api.conditions import Condition, find_condition
 from souverain.handlers import namespace as namespace_handlers
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
-from souverain.kubeapi import KubeApi
+from souverain.kubeapi import KubeApi, describe
 from souverain.reconcile.conditions import condition, merge_conditions
 from souverain.reconcile.profile import ProfilePlan, plan_profile
 from souverain.runtime.context import Context, context_of
@@ -138,10 +140,28 @@ def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
         found = plan(context, whole)
         keep_admission(context, name, found.admission)
         write_profile_status(context, whole, found)
+    converge_bound(context, name, whole)
+
+
+def converge_bound(context: Context, name: str, profile: dict[str, Any]) -> None:
+    """Converges every namespace bound to the profile; one that fails (being deleted,
+    the API server away) does not keep the others from it, and the profile's handler
+    is tried again afterwards."""
+    failed = []
     for namespace in context.snapshot.bound_to(name):
         sns = context.snapshot.sovereign_namespace(namespace)
-        if sns is not None:
-            namespace_handlers.converge(context, sns, whole)
+        if sns is None:
+            continue
+        try:
+            namespace_handlers.converge(context, sns, profile)
+        except (ApiException, OSError, kopf.TemporaryError, kopf.PermanentError) as error:
+            log.warning("Converging %s for profile %s failed: %s", namespace, name, describe(error))
+            failed.append(namespace)
+    if failed:
+        raise kopf.TemporaryError(
+            f"{len(failed)} bound namespace(s) did not converge: {', '.join(failed[:10])}",
+            delay=10,
+        )
 
 
 @kopf.on.delete(*RESOURCE)
@@ -168,10 +188,10 @@ def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> Non
             context.events.post(body, c.PROFILE_IN_USE, message, warning=True)
             qualified = int((body.get("status") or {}).get("qualifiedNodes") or 0)
             write_status(api, dict(body), _status(dict(body), [blocked], qualified, len(bound)))
-            for namespace in bound:  # their status says the profile is being deleted
-                sns = context.snapshot.sovereign_namespace(namespace)
-                if sns is not None:
-                    namespace_handlers.converge(context, sns, dict(body))
+            # Their status says the profile is being deleted; a namespace that does not
+            # converge now does on the next try, as the profile is still in use.
+            with contextlib.suppress(kopf.TemporaryError):
+                converge_bound(context, name, dict(body))
         raise kopf.TemporaryError(message, delay=5)
     context.metrics.forget_profile(name)
     for obj in plan_profile(name, None, None, {}).admission:

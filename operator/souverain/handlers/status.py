@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from souverain.kubeapi import KubeApi
 
 
@@ -14,5 +16,10 @@ def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> 
     if all(current.get(key) == value for key, value in status.items()):
         return False
     metadata = body["metadata"]
-    api.patch_status(body["kind"], metadata["name"], status, metadata.get("namespace"))
+    try:
+        api.patch_status(body["kind"], metadata["name"], status, metadata.get("namespace"))
+    except ApiException as error:
+        if error.status == 404:
+            return False  # deleted meanwhile: there is no status left to write
+        raise
     return True
