@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from souverain.kubeapi import KubeApi
 
 
 def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> bool:
     """Merge-patches the status of ``body`` with ``status`` unless every field already
-    holds that value; True when it wrote."""
+    holds that value; True when it wrote. An object deleted meanwhile has no status left
+    to write: that is not an error."""
     current = body.get("status") or {}
     if all(current.get(key) == value for key, value in status.items()):
         return False
     metadata = body["metadata"]
-    api.patch_status(body["kind"], metadata["name"], status, metadata.get("namespace"))
+    try:
+        api.patch_status(body["kind"], metadata["name"], status, metadata.get("namespace"))
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
     return True
