@@ -416,3 +416,11 @@ def test_generator_refuses_what_has_no_structural_equivalent(
 ) -> None:
     with pytest.raises(SchemaError, match=says):
         model_schema(holder, "spec")
+
+
+def test_names_that_become_label_values_are_bounded_to_63() -> None:
+    """A profile's name labels its namespaces, a namespace's names its children, and a
+    resident volume's labels its claim: each is refused above 63 characters."""
+    for resource in (SovereigntyProfile, SovereignNamespace, ResidentVolume):
+        metadata = _version(resource)["schema"]["openAPIV3Schema"]["properties"]["metadata"]
+        assert metadata["properties"]["name"]["maxLength"] == 63, resource.__name__

@@ -29,6 +29,9 @@ FQDN_PATTERN = (
 MAX_PREFIX_LENGTH = 253
 MAX_QUALIFIED_NAME_LENGTH = MAX_PREFIX_LENGTH + 1 + 63
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""The label the API server sets on every Namespace to its name, whatever else is asked."""
+
 RESERVED_DOMAIN = API_GROUP
 """Label and annotation keys prefixed with this domain, or a subdomain of it, are the operator's."""
 

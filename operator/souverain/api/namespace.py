@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from souverain.api.conditions import READY, Condition
 from souverain.api.egress import EgressRules
@@ -14,12 +14,14 @@ from souverain.api.markers import (
     atomic_list,
     immutable,
     map_list,
+    merged,
     set_list,
     validated,
 )
 from souverain.api.names import (
     DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
+    NAMESPACE_NAME_LABEL,
     RESERVED_DOMAIN,
     AnnotationValue,
     DNSLabel,
@@ -55,6 +57,29 @@ def _keys_rules(what: str) -> JsonSchemaExtra:
             f"{what} keys under {RESERVED_DOMAIN}/ are reserved for the operator",
         ),
     )
+
+
+NAME_LABEL_RULE = Rule(
+    f"!('{NAMESPACE_NAME_LABEL}' in self)",
+    f"the label {NAMESPACE_NAME_LABEL} is set by the API server to the namespace's name"
+    " and cannot be asked for",
+)
+
+
+def _without_name_label(labels: dict[str, str]) -> dict[str, str]:
+    if NAMESPACE_NAME_LABEL in labels:
+        raise ValueError(NAME_LABEL_RULE.message)
+    return labels
+
+
+NamespaceLabels = Annotated[
+    dict[QualifiedName, LabelValue],
+    Field(
+        max_length=64, json_schema_extra=merged(_keys_rules("label"), validated(NAME_LABEL_RULE))
+    ),
+    AfterValidator(_without_name_label),
+]
+"""Labels a SovereignNamespace asks for on its Namespace."""
 
 
 class Owner(SpecModel):
@@ -99,9 +124,7 @@ class SovereignNamespaceSpec(SpecModel):
     """Subjects given admin rights in the namespace."""
     egress: EgressRules = Field(default_factory=EgressRules)
     """Destinations added for this namespace; each must lie inside the profile's allow-list."""
-    labels: dict[QualifiedName, LabelValue] = Field(
-        default_factory=dict, max_length=64, json_schema_extra=_keys_rules("label")
-    )
+    labels: NamespaceLabels = Field(default_factory=dict)
     """Labels put on the Namespace; keys under souverain.io/ are the operator's."""
     annotations: dict[QualifiedName, AnnotationValue] = Field(
         default_factory=dict, max_length=32, json_schema_extra=_keys_rules("annotation")

@@ -136,6 +136,9 @@ class ResidentVolume(CustomResource):
             condition_reason_column(READY),
             AGE_COLUMN,
         ),
+        # The name is the claim's name and the value of its souverain.io/resident-volume
+        # label, and label values hold at most 63 characters.
+        name_max_length=63,
     )
 
     kind: str = "ResidentVolume"

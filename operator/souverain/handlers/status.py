@@ -11,7 +11,8 @@ from souverain.kubeapi import KubeApi
 
 def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> bool:
     """Merge-patches the status of ``body`` with ``status`` unless every field already
-    holds that value; True when it wrote."""
+    holds that value; True when it wrote. An object deleted meanwhile has no status left
+    to write: that is not an error."""
     current = body.get("status") or {}
     if all(current.get(key) == value for key, value in status.items()):
         return False
@@ -20,6 +21,6 @@ def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> 
         api.patch_status(body["kind"], metadata["name"], status, metadata.get("namespace"))
     except ApiException as error:
         if error.status == 404:
-            return False  # deleted meanwhile: there is no status left to write
+            return False
         raise
     return True

@@ -257,6 +257,12 @@ REFUSED_SPECS = [
     ),
     pytest.param(
         SovereignNamespaceSpec,
+        {**MINIMAL_NAMESPACE, "labels": {"kubernetes.io/metadata.name": "elsewhere"}},
+        "set by the API server",
+        id="namespace-name-label",
+    ),
+    pytest.param(
+        SovereignNamespaceSpec,
         {**MINIMAL_NAMESPACE, "labels": {f"k{i}": "v" for i in range(65)}},
         "at most 64 items",
         id="namespace-too-many-labels",
