@@ -223,7 +223,9 @@ class KubeApi:
             "PATCH",
             path,
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            body=obj,
+            # As UTF-8 JSON: the API server reads apply patches as YAML, which refuses the
+            # surrogate escapes (\ud83c) ASCII-only JSON writes for characters such as emoji.
+            body=json.dumps(obj, ensure_ascii=False).encode(),
             content_type="application/apply-patch+yaml",
         )
         return applied

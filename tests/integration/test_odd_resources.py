@@ -356,16 +356,7 @@ CHECKS = {
 
 
 def params() -> list[Any]:
-    return [
-        pytest.param(
-            row,
-            id=row.id,
-            marks=[pytest.mark.xfail(reason=row.known_defect, strict=True)]
-            if row.known_defect
-            else [],
-        )
-        for row in ROWS
-    ]
+    return [pytest.param(row, id=row.id) for row in ROWS]
 
 
 @pytest.mark.parametrize("row", params())

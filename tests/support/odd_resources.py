@@ -94,9 +94,6 @@ class OddInput:
     """The object's name is padded to exactly this many characters."""
     profile: Mapping[str, Any] | None = None
     """The profile a namespace or volume row binds to, instead of :data:`BASE_PROFILE`."""
-    known_defect: str = ""
-    """Why the row does not get its answer yet, where the fix lies outside this table's
-    reach; the test of such a row is expected to fail until it is fixed."""
 
 
 def _profile(**spec: Any) -> dict[str, Any]:
@@ -371,10 +368,9 @@ ROWS: tuple[OddInput, ...] = (
             "owners": [{"kind": "Group", "name": "équipe-🇫🇷"}],
         },
         "ready",
-        why="characters outside the Basic Multilingual Plane",
-        known_defect="server-side apply sends them as JSON surrogate escapes (\\ud83c), which"
-        " the API server's YAML decoder of apply patches refuses (400); the fix belongs in"
-        " KubeApi.apply (encode the body without ensure_ascii)",
+        why="characters outside the Basic Multilingual Plane, which server-side apply must"
+        " send as UTF-8: the API server's YAML decoder of apply patches refuses JSON's"
+        " surrogate escapes (\\ud83c)",
     ),
     OddInput(
         "namespace-odd-valid-keys",

@@ -338,6 +338,7 @@ class DevCluster:
                 continue
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(record.pid, signal.SIGTERM)
+                os.killpg(record.pid, signal.SIGCONT)  # a paused one can then exit
             stopped.append(record.name)
         deadline = time.monotonic() + timeout
         for record in processes:
