@@ -82,11 +82,12 @@ class Rehearsal:
     # -- tenants --------------------------------------------------------------------
 
     def bind(self, name: str, profile: str = PROFILE) -> str:
-        """A SovereignNamespace owned by alice, once it is Ready and its native placement
-        policies are in force."""
+        """A SovereignNamespace owned by alice, once it is Ready and its native policies
+        are in force (a new binding takes a moment to be)."""
         self.tenancy.namespace(name, profile, owners=[{"kind": "User", "name": OWNER}])
         self.tenancy.wait(name)
         wait_native_placement(self.core, name)
+        wait_for(lambda: self.escapes_refused(name), f"the native policies in force in {name}")
         return name
 
     def unbind(self, name: str) -> None:

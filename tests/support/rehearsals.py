@@ -165,7 +165,14 @@ def rehearse_operator_down_during_api_server_restart(r: Rehearsal) -> float:
     try:
         r.components.restart("kube-apiserver")
         started = time.monotonic()
-        wait_for(lambda: r.escapes_refused(STEADY), "the native policies to refuse escapes")
+        # Until the API server's REST mapper knows the souverain kinds again (it is reset
+        # every 30 s), the policies whose parameters are SovereigntyProfiles refuse every
+        # pod of a bound namespace: closed, not open; then they pin and refuse escapes.
+        wait_for(
+            lambda: r.escapes_refused(STEADY),
+            "the native policies to pin pods and refuse escapes",
+            timeout=90,
+        )
         took = since(started)
         assert r.pod_created("kube-system")
         assert r.pod_created(free)
