@@ -72,9 +72,7 @@ def repair_if_drifted(context: Context, change: Change) -> None:
         obj["metadata"]["name"],
         change.type,
     )
-    sns = context.snapshot.sovereign_namespace(namespace)
-    if sns is not None:
-        converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
+    context.repairs.add(f"SovereignNamespace/{namespace}")
 
 
 def keep_webhook_configuration(context: Context, change: Change) -> None:
@@ -86,4 +84,18 @@ def keep_webhook_configuration(context: Context, change: Change) -> None:
         return
     if change.type == "DELETED":
         log.warning("%s %s was deleted; putting it back", kind, desired["metadata"]["name"])
-    context.api.apply(desired)
+    context.repairs.add(kind)
+
+
+def repair(context: Context, key: str) -> None:
+    """Does one repair of :attr:`Context.repairs`: ``SovereignNamespace/<name>`` converges
+    that namespace, a webhook configuration's kind applies it again. A repair that fails
+    is tried again (:func:`souverain.runtime.work.work_on`), so that one refused while the
+    API server is away or not ready is not lost."""
+    kind, _, name = key.partition("/")
+    if kind == "SovereignNamespace":
+        sns = context.snapshot.sovereign_namespace(name)
+        if sns is not None:
+            converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
+    elif kind in context.webhook_configurations:
+        context.api.apply(context.webhook_configurations[kind])

@@ -38,6 +38,9 @@ class Context:
     metrics: Metrics
     counts: WorkQueue = field(default_factory=WorkQueue)
     """Profiles whose qualified nodes need counting again."""
+    repairs: WorkQueue = field(default_factory=WorkQueue)
+    """Managed objects to put back: ``SovereignNamespace/<name>`` or a webhook
+    configuration's kind (see :func:`souverain.handlers.drift.repair`)."""
     watch_seconds: int = 300
     """How long each watch lasts before the API server ends it (kopf's watches too)."""
     webhook_configurations: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -151,6 +151,16 @@ async def _serve(context: Context, options: RunOptions) -> int:
             context.acting,
         ),
     )
+    start_worker(
+        "repairs",
+        lambda: work_on(
+            context.repairs,
+            lambda key: drift.repair(context, key),
+            context.stop,
+            context.active,
+            context.acting,
+        ),
+    )
     if options.metrics:
         context.metrics.serve(options.metrics)
     served = webhooks = None
