@@ -7,8 +7,9 @@ the same assertions) and prints the seconds from the end of the event to converg
 - API server restart, etcd restart: until a SovereignNamespace created right after it is
   Ready, a NetworkPolicy deleted right after it is put back, and every informer has
   listed again;
-- operator killed mid-reconcile / mid-deletion: from its restart until the namespace is
-  Ready (with one of each child) / gone (no finalizer left);
+- operator killed mid-reconcile / mid-deletion: from starting it again (its start-up
+  included) until the namespace is Ready (with one of each child) / gone (no finalizer
+  left);
 - operator down during an API server restart: from the API server being ready until the
   native policies refuse escapes in a bound namespace;
 - webhook configurations deleted: until the operator has put both back;
