@@ -30,7 +30,7 @@ from souverain.admission.egress_floor import (
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
-from tests.support.cluster import Cluster, wait_for
+from tests.support.cluster import Cluster, ignoring_absent, wait_for
 from tests.support.repository import REPO
 
 CRDS = REPO / "crds"
@@ -160,14 +160,6 @@ def exists(api: Any, namespace: str, name: str) -> bool:
             return False
         raise
     return True
-
-
-def ignoring_absent(call: Callable[[], Any]) -> None:
-    try:
-        call()
-    except ApiException as error:
-        if error.status != 404:
-            raise
 
 
 @dataclass

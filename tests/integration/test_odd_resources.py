@@ -15,7 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils.quantity import parse_quantity
 
-from tests.support.cluster import Cluster, wait_for
+from tests.support.cluster import Cluster, ignoring_absent, wait_for
 from tests.support.odd_resources import BASE_PROFILE, RESIDENT_CLASS, ROWS, OddInput
 from tests.support.operator import Operator
 from tests.support.tenancy import GROUP, VERSION, Tenancy
@@ -30,14 +30,6 @@ ALLOW_EXTRA = "souverain-allow-namespace-egress"
 OWNERS_BINDING = "souverain-owners"
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-
-def ignoring_absent(call: Callable[[], Any]) -> None:
-    try:
-        call()
-    except ApiException as error:
-        if error.status != 404:
-            raise
 
 
 def object_name(row: OddInput) -> str:
@@ -111,17 +103,7 @@ class Odd:
         return dict(found)
 
     def profile(self, name: str, spec: dict[str, Any]) -> None:
-        self.tenancy.objects.create_cluster_custom_object(
-            GROUP,
-            VERSION,
-            "sovereigntyprofiles",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "SovereigntyProfile",
-                "metadata": {"name": name},
-                "spec": spec,
-            },
-        )
+        self.tenancy.profile_of(name, spec)
         self.made.append(("sovereigntyprofiles", name, None))
 
     def namespace(self, name: str, profile: str, **spec: Any) -> None:
@@ -129,18 +111,7 @@ class Odd:
         self.made.insert(0, ("sovereignnamespaces", name, None))
 
     def volume(self, name: str, namespace: str, spec: dict[str, Any]) -> None:
-        self.objects.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "residentvolumes",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ResidentVolume",
-                "metadata": {"name": name},
-                "spec": spec,
-            },
-        )
+        self.tenancy.volume(name, namespace, spec)
         self.made.insert(0, ("residentvolumes", name, namespace))
 
     def delete(self, plural: str, name: str, namespace: str | None) -> None:

@@ -65,17 +65,10 @@ def gone(read: Any) -> bool:
 
 
 def resident_volume(api: Any, namespace: str, name: str = "data") -> None:
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP,
-        VERSION,
+    Tenancy(api).volume(
+        name,
         namespace,
-        "residentvolumes",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ResidentVolume",
-            "metadata": {"name": name},
-            "spec": {"size": "1Gi", "accessModes": ["ReadWriteOnce"], "storageClassName": CLASS},
-        },
+        {"size": "1Gi", "accessModes": ["ReadWriteOnce"], "storageClassName": CLASS},
     )
     core = client.CoreV1Api(api)
     wait_for(lambda: core.read_namespaced_persistent_volume_claim(name, namespace), "the claim")

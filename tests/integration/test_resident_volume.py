@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from souverain.admission.storage import CLAIMS, POD_VOLUMES, STATEFULSETS
 from souverain.labels import MANAGED_BY, RESIDENT_VOLUME, RETAINED
-from tests.support.cluster import Cluster, wait_for
+from tests.support.cluster import Cluster, ignoring_absent, wait_for
 from tests.support.operator import Operator
 
 GROUP, VERSION, PLURAL = "souverain.io", "v1alpha1", "residentvolumes"
@@ -39,14 +39,6 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def ignoring_absent(call: Callable[[], Any]) -> None:
-    try:
-        call()
-    except ApiException as error:
-        if error.status != 404:
-            raise
 
 
 def storage_class(name: str, mode: str) -> dict[str, Any]:

@@ -75,6 +75,15 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what} (last seen: {last!r})")
 
 
+def ignoring_absent(call: Callable[[], Any]) -> None:
+    """Calls ``call`` (a delete, say); an object already gone (404) is fine."""
+    try:
+        call()
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
 def settle_deletions(cluster: Cluster, timeout: float = 90.0) -> None:
     """Waits, while the operator still runs, for souverain objects being deleted to go,
     so that no module leaves objects stuck on the operator's finalizer for the next."""

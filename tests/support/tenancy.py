@@ -23,6 +23,10 @@ class Tenancy:
 
     def profile(self, name: str, **spec: Any) -> None:
         """Creates a profile; its node requirements default to the French-sovereign label."""
+        self.profile_of(name, {"nodeRequirements": SOVEREIGN_NODES, **spec})
+
+    def profile_of(self, name: str, spec: dict[str, Any]) -> None:
+        """Creates a profile with exactly ``spec``."""
         self.objects.create_cluster_custom_object(
             GROUP,
             VERSION,
@@ -31,7 +35,22 @@ class Tenancy:
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "SovereigntyProfile",
                 "metadata": {"name": name},
-                "spec": {"nodeRequirements": SOVEREIGN_NODES, **spec},
+                "spec": spec,
+            },
+        )
+
+    def volume(self, name: str, namespace: str, spec: dict[str, Any]) -> None:
+        """Creates a ResidentVolume with ``spec``."""
+        self.objects.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "residentvolumes",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ResidentVolume",
+                "metadata": {"name": name},
+                "spec": spec,
             },
         )
 
