@@ -37,6 +37,11 @@ class ApiUnavailableError(ConnectionError):
         self.reason = reason
 
 
+class WatchSilentError(ApiUnavailableError):
+    """A watch sent nothing, not even a bookmark, for longer than it may: the API server
+    may hang, or the kind may be quiet (bookmarks are not sent on every watch)."""
+
+
 def watch_inactivity(timeout_seconds: float) -> float:
     """How long a watch asked to last ``timeout_seconds`` may stay silent: a little past
     its end, or past the next bookmark when it is asked to last longer than that."""

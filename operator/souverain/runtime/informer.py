@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from souverain.kubeapi import describe
+from souverain.kubeapi import WatchSilentError, describe
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,9 @@ class Informer:
                     stop.wait(self.retry_seconds)
                     continue
                 self.watch_once(version, stop)
+            except WatchSilentError as error:
+                # A quiet kind or a hung API server: listing again tells which.
+                log.info("Watch of %s ended (%s); listing again", self.kind, describe(error))
             except (ApiException, OSError, ValueError) as error:
                 log.warning("Watch of %s failed (%s); listing again", self.kind, describe(error))
                 stop.wait(self.retry_seconds)

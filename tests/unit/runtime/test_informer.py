@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from souverain.kubeapi import ApiUnavailableError
+from souverain.kubeapi import ApiUnavailableError, WatchSilentError
 from souverain.runtime.informer import Change, Informer
 from tests.support.informer import Recorded
 
@@ -224,3 +225,33 @@ def test_an_api_server_away_costs_one_line_per_failure_and_no_traceback(
         "Handling ADDED Pod ns/a failed: PATCH /api/v1/pods/a: Connection refused",
     ]
     assert not any(r.exc_info for r in records)
+
+
+def test_a_silent_watch_is_listed_again_at_once_with_one_info_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = threading.Event()
+
+    class Silent(Recorded):
+        def watch(
+            self,
+            kind: str,
+            resource_version: str,
+            label_selector: str | None = None,
+            timeout_seconds: int = 300,
+        ) -> Iterator[tuple[str, dict[str, Any]]]:
+            if not self.watched_from:
+                self.watched_from.append(resource_version)
+                raise WatchSilentError("watch /api/v1/pods", "nothing came for 70 s")
+            yield from super().watch(kind, resource_version, label_selector, timeout_seconds)
+
+    source = Silent([([pod("a", "1")], "10"), ([pod("a", "1")], "11")], [[]], stop)
+    informer = Informer(source, "Pod", retry_seconds=60)  # no pause: it would time out
+    with caplog.at_level(logging.INFO, logger="souverain.runtime.informer"):
+        informer.run(stop)
+    assert informer.lists == 2
+    [record] = [r for r in caplog.records if r.name == "souverain.runtime.informer"]
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == (
+        "Watch of Pod ended (watch /api/v1/pods: nothing came for 70 s); listing again"
+    )
