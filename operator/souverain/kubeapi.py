@@ -23,8 +23,9 @@ from souverain.api import RESOURCES
 FIELD_MANAGER: Final = "souverain"
 
 WATCH_INACTIVITY_SECONDS: Final = 70.0
-"""How long a watch may send nothing before it is taken for dead. The API server sends a
-bookmark at least every minute on watches that ask for them."""
+"""How long a watch may send nothing before it is listed again. The API server sends a
+bookmark every minute on watches that ask for them, though not on every watch of a kind
+with no objects (see :class:`WatchSilentError`)."""
 
 
 class ApiUnavailableError(ConnectionError):

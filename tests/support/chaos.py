@@ -29,7 +29,7 @@ from souverain.devcluster.cluster import DevCluster
 from souverain.devcluster.components import Components
 from tests.support.cluster import Cluster, wait_for
 from tests.support.operator import Operator
-from tests.support.placement import pinned, pod, wait_native_placement
+from tests.support.placement import pinned, pod
 from tests.support.repository import REPO
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
@@ -86,7 +86,6 @@ class Rehearsal:
         are in force (a new binding takes a moment to be)."""
         self.tenancy.namespace(name, profile, owners=[{"kind": "User", "name": OWNER}])
         self.tenancy.wait(name)
-        wait_native_placement(self.core, name)
         wait_for(lambda: self.escapes_refused(name), f"the native policies in force in {name}")
         return name
 

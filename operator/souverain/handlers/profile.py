@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 import kopf
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from souverain.admission import egress_floor, placement, protection, storage
@@ -23,6 +22,7 @@ from souverain.reconcile.conditions import condition, merge_conditions
 from souverain.reconcile.profile import ProfilePlan, plan_profile
 from souverain.runtime.context import Context, context_of
 from souverain.runtime.informer import Change
+from souverain.runtime.work import TOLD
 from souverain.settings import operator_username
 
 KIND = "SovereigntyProfile"
@@ -108,7 +108,7 @@ def count_nodes(context: Context, name: str) -> None:
     """Counts the nodes that qualify for profile ``name`` again and writes its status
     (its admission objects follow its spec, not the nodes: they are left alone)."""
     body = context.snapshot.profile(name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    if body is None or namespace_handlers.deleting(body):
         return  # a profile being deleted has the status that says why it stays
     with context.metrics.reconciling(KIND):
         try:
@@ -154,7 +154,7 @@ def converge_bound(context: Context, name: str, profile: dict[str, Any]) -> None
             continue
         try:
             namespace_handlers.converge(context, sns, profile)
-        except (ApiException, OSError, kopf.TemporaryError, kopf.PermanentError) as error:
+        except TOLD as error:
             log.warning("Converging %s for profile %s failed: %s", namespace, name, describe(error))
             failed.append(namespace)
     if failed:

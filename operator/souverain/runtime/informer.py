@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import kopf
 from kubernetes.client.exceptions import ApiException
 
 from souverain.kubeapi import WatchSilentError, describe
+from souverain.runtime.work import TOLD
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class Informer:
         for subscriber in self._subscribers:
             try:
                 subscriber(change)
-            except (ApiException, OSError, kopf.TemporaryError, kopf.PermanentError) as error:
+            except TOLD as error:
                 # The API server failed, or the work says why it cannot be done: one line.
                 log.warning(
                     "Handling %s %s %s failed: %s",

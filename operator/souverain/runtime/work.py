@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Final
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -18,6 +19,13 @@ class StandbyError(Exception):
 
 
 log = logging.getLogger(__name__)
+
+RETRIED: Final = (ApiException, OSError, kopf.TemporaryError)
+"""Failures that are no bug and pass: the API server failed, was away, or the work said
+it must wait. They are logged in one line and the work is tried again."""
+TOLD: Final = (*RETRIED, kopf.PermanentError)
+"""Failures told in one line, without a traceback: those of :data:`RETRIED`, and work
+that says why it cannot be done (its status says so too)."""
 
 
 class WorkQueue:
@@ -69,7 +77,7 @@ def work_on(
                     handle(key)
             except StandbyError:
                 queue.add(key)  # for the next term, if this replica is active again
-            except (ApiException, OSError, kopf.TemporaryError) as error:
+            except RETRIED as error:
                 # The API server failed or is away: tried again on the next round.
                 log.warning("Working on %s failed: %s; trying again", key, describe(error))
                 queue.add(*keys[index:])
