@@ -11,6 +11,7 @@ from collections.abc import Callable
 from kubernetes import client
 
 from souverain import API_GROUP
+from souverain.admission.placement import WEBHOOK_CONFIGURATION_NAME
 from tests.support.chaos import OWNER, PROFILE, STEADY, WEBHOOK_KINDS, Rehearsal, since
 from tests.support.cluster import wait_for
 from tests.support.operator import TRACEBACK
@@ -185,15 +186,39 @@ def rehearse_operator_down_during_api_server_restart(r: Rehearsal) -> float:
 
 
 def rehearse_webhook_configurations_deleted(r: Rehearsal) -> float:
-    """The webhook configurations are deleted by hand: the operator puts them back. Then
-    the gap is held open (the operator frozen with SIGSTOP while they are gone): pods are
-    pinned and escapes refused by the native policies meanwhile."""
+    """The webhook configurations are deleted by hand, or edited: the operator puts them
+    back as they were. Then the gap is held open (the operator frozen with SIGSTOP while
+    they are gone): pods are pinned and escapes refused by the native policies meanwhile."""
     before = r.webhook_configurations()
     assert set(before) == set(WEBHOOK_KINDS)
     r.delete_webhook_configurations()
     started = time.monotonic()
     wait_for(lambda: set(r.webhook_configurations()) == set(WEBHOOK_KINDS), "them back")
     took = since(started)
+    # Edited rather than deleted: the binding webhook made to fail open, for no namespace.
+    binding = before["ValidatingWebhookConfiguration"].webhooks[0].name
+    client.AdmissionregistrationV1Api(r.api).patch_validating_webhook_configuration(
+        WEBHOOK_CONFIGURATION_NAME,
+        {
+            "webhooks": [
+                {
+                    "name": binding,
+                    "failurePolicy": "Ignore",
+                    "namespaceSelector": {"matchLabels": {"nothing": "matches"}},
+                }
+            ]
+        },
+    )
+
+    def restored() -> bool:
+        [webhook] = r.webhook_configurations()["ValidatingWebhookConfiguration"].webhooks
+        wanted = before["ValidatingWebhookConfiguration"].webhooks[0]
+        return bool(
+            webhook.failure_policy == wanted.failure_policy
+            and webhook.namespace_selector == wanted.namespace_selector
+        )
+
+    wait_for(restored, "the edited binding webhook to be put back as it was")
     r.operator.pause()
     try:
         r.delete_webhook_configurations()
