@@ -29,7 +29,7 @@ from souverain.devcluster.cluster import DevCluster
 from souverain.devcluster.components import Components
 from tests.support.cluster import Cluster, wait_for
 from tests.support.operator import Operator
-from tests.support.placement import pinned, pod
+from tests.support.placement import pinned, pod, wait_native_placement
 from tests.support.repository import REPO
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
@@ -63,14 +63,25 @@ class Rehearsal:
         crds = str(REPO / "crds")
         self.cluster.kubectl("apply", "--server-side", "-f", crds)
         self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
-        self.api = self.cluster.api()
-        self.tenant = self.cluster.api(impersonate=OWNER)
-        self.core = client.CoreV1Api(self.api)
-        self.tenancy = Tenancy(self.api)
+        self.connect()
         self.operator.start()
         self.tenancy.profile(PROFILE)
         self.bind(STEADY)
         return self
+
+    def connect(self) -> None:
+        """API clients with fresh connections, as the admin and as the tenant."""
+        self.api = self.cluster.api()
+        self.tenant = self.cluster.api(impersonate=OWNER)
+        self.core = client.CoreV1Api(self.api)
+        self.tenancy = Tenancy(self.api)
+
+    def reconnect(self) -> None:
+        """Drops the clients' connections, which an API server that was frozen may have
+        closed without a word, and connects again."""
+        self.api.close()
+        self.tenant.close()
+        self.connect()
 
     def close(self) -> None:
         self.operator.stop()
@@ -86,6 +97,7 @@ class Rehearsal:
         are in force (a new binding takes a moment to be)."""
         self.tenancy.namespace(name, profile, owners=[{"kind": "User", "name": OWNER}])
         self.tenancy.wait(name)
+        wait_native_placement(self.core, name)
         wait_for(lambda: self.escapes_refused(name), f"the native policies in force in {name}")
         return name
 

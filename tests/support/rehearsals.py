@@ -283,6 +283,7 @@ def rehearse_silent_api_server(r: Rehearsal, watch_seconds: int) -> float:
         time.sleep(watch_seconds * 2 + 15)
     finally:
         r.components.resume("kube-apiserver")
+    r.reconnect()
     started = time.monotonic()
     name = r.bind(_unique("after-silence"))
     took = since(started)
