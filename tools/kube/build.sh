@@ -64,18 +64,28 @@ stamp_ok() {  # stamp_ok NAME KEY: is NAME built and stamped with KEY?
 RECIPE=2
 kube_key="$KUBERNETES_VERSION recipe-$RECIPE $(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-16)"
 kube_bins=(etcd kube-apiserver kube-scheduler kube-controller-manager kubectl)
-all_bins=("${kube_bins[@]}" kwok helm)
+# A real node's binaries come from a module of their own (node/go.mod), on the same
+# Kubernetes pin, with a key of their own: adding them rebuilds nothing else.
+node_bins=(kubelet kube-proxy)
+NODE_KUBERNETES_VERSION=$(sed -n 's/^[[:space:]]*\(require \)\{0,1\}k8s\.io\/kubernetes \(v[0-9][0-9.]*\).*/\2/p' "$here/node/go.mod")
+[ "$NODE_KUBERNETES_VERSION" = "$KUBERNETES_VERSION" ] || fail "$here/node/go.mod pins Kubernetes $NODE_KUBERNETES_VERSION, but $here/go.mod pins $KUBERNETES_VERSION"
+node_key="$KUBERNETES_VERSION recipe-$RECIPE $(cat "$here/node/go.mod" "$here/node/go.sum" | sha256sum | cut -c1-16)"
+# `build.sh` alone builds what the tests always need; the node binaries are built
+# when named (the real-node tests and `REAL_NODES=1 make run` name them).
+default_bins=("${kube_bins[@]}" kwok helm)
+all_bins=("${default_bins[@]}" "${node_bins[@]}")
 
 key() {  # key NAME: the stamp a built NAME carries
   case "$1" in
     kwok) echo "$KWOK_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
+    kubelet|kube-proxy) echo "$node_key" ;;
     *) echo "$kube_key" ;;
   esac
 }
 
 named=("$@")
-[ $# -gt 0 ] || named=("${all_bins[@]}")
+[ $# -gt 0 ] || named=("${default_bins[@]}")
 wanted=()
 for name in "${named[@]}"; do
   known=no
@@ -103,23 +113,30 @@ echo "souverain: the first build takes several minutes and about 2 GB of Go buil
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0
 build_kube=()
 built_kube=()
+build_node=()
+built_node=()
 for name in "${missing[@]}"; do
   case "$name" in
     etcd) build_kube+=(./cmd/etcd); built_kube+=(etcd) ;;
     kwok|helm) ;;
+    kubelet|kube-proxy) build_node+=("k8s.io/kubernetes/cmd/$name"); built_node+=("$name") ;;
     *) build_kube+=("k8s.io/kubernetes/cmd/$name"); built_kube+=("$name") ;;
   esac
 done
+# Stamp the release into the binaries, as the Kubernetes release build does.
+minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=souverain-$KUBERNETES_VERSION"
+done
 if [ ${#build_kube[@]} -gt 0 ]; then
-  # Stamp the release into the binaries, as the Kubernetes release build does.
-  minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
-  ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=souverain-$KUBERNETES_VERSION"
-  done
   (cd "$here" && "$go_bin" build -ldflags "$ldflags" -o "$bin_dir/" "${build_kube[@]}")
   for name in "${built_kube[@]}"; do echo "$kube_key" > "$bin_dir/.$name.built"; done
+fi
+if [ ${#build_node[@]} -gt 0 ]; then
+  (cd "$here/node" && "$go_bin" build -ldflags "$ldflags" -o "$bin_dir/" "${build_node[@]}")
+  for name in "${built_node[@]}"; do echo "$node_key" > "$bin_dir/.$name.built"; done
 fi
 for name in "${missing[@]}"; do
   case "$name" in
