@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from souverain.devcluster.command import add_dev_cluster_parser
 from souverain.settings import RunOptions, WebhookOptions
-
-if TYPE_CHECKING:
-    from souverain.devcluster.cluster import DevCluster
-
-COMPONENT_NAMES = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
-"""The components of the local control plane, as ``dev-cluster stop|start|...`` names them
-(the same as :data:`souverain.devcluster.components.COMPONENTS`, which a unit test checks)."""
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -44,77 +34,6 @@ def _run(args: argparse.Namespace) -> int:
         layers=WebhookOptions.parse_layers(args.admission_layers),
     )
     return run(options, webhook)
-
-
-CONTROL_ACTIONS = ("stop", "start", "restart", "pause", "resume")
-"""``dev-cluster`` actions on one component, to rehearse outages."""
-
-
-def _control(cluster: DevCluster, action: str, component: str | None) -> int:
-    from souverain.devcluster.components import COMPONENTS, Components
-
-    if component is None:
-        print(
-            f"souverain: dev-cluster {action} needs a component: {', '.join(COMPONENTS)}",
-            file=sys.stderr,
-        )
-        return 2
-    components = Components(cluster)
-    if action == "stop":
-        done = components.stop(component)
-        print(f"stopped {component}" if done else f"{component} was not running")
-    elif action == "start":
-        done = components.start(component)
-        print(f"started {component}" if done else f"{component} was already running")
-    elif action == "restart":
-        components.restart(component)
-        print(f"restarted {component}")
-    elif action == "pause":
-        components.pause(component)
-        print(f"paused {component} (resume it with 'souverain dev-cluster resume {component}')")
-    else:
-        components.resume(component)
-        print(f"resumed {component}")
-    return 0
-
-
-def _dev_cluster(args: argparse.Namespace) -> int:
-    from souverain.devcluster.binaries import TOOLS, MissingPrerequisiteError, bin_dir
-    from souverain.devcluster.cluster import DevCluster, DevClusterError
-
-    plugins = tuple(p for p in (args.admission_plugins or "").split(",") if p)
-    cluster = DevCluster(Path(args.state_dir), admission_plugins=plugins)
-    try:
-        if args.action == "up":
-            cluster.up(timeout=args.timeout)
-            print(cluster.kubeconfig)
-        elif args.action == "down":
-            stopped = cluster.down()
-            print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
-        elif args.action == "status":
-            status = cluster.status()
-            print(json.dumps(status, indent=2))
-            return 0 if status.get("running") else 1
-        elif args.action in CONTROL_ACTIONS:
-            return _control(cluster, args.action, args.component)
-        elif args.action == "env":
-            tools = bin_dir()
-            missing = [t for t in TOOLS if not (tools / t).exists()]
-            if missing:
-                print(f"# not built yet: {', '.join(missing)} (make binaries)", file=sys.stderr)
-            print(f"export KUBECONFIG={shlex.quote(str(cluster.kubeconfig))}")
-            print(f'export PATH={shlex.quote(str(tools))}:"$PATH"')
-    except (DevClusterError, MissingPrerequisiteError) as error:
-        print(f"souverain: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # anything else still gets one line, and where to look
-        print(
-            f"souverain: dev-cluster {args.action} failed: {error!r}; "
-            f"the components' logs are in {cluster.state_dir / 'logs'}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -358,31 +277,7 @@ def parser() -> argparse.ArgumentParser:
     )
     crds.set_defaults(handler=_crds)
 
-    dev = commands.add_parser("dev-cluster", help="a local Kubernetes control plane on loopback")
-    dev.add_argument(
-        "action",
-        choices=("up", "down", "status", "env", *CONTROL_ACTIONS),
-        help="up, down, status, env for the whole control plane; stop, start, restart, "
-        "pause (SIGSTOP: connections stay open, nothing answers), resume for one component",
-    )
-    dev.add_argument(
-        "component",
-        nargs="?",
-        choices=COMPONENT_NAMES,
-        help="the component that stop, start, restart, pause and resume act on",
-    )
-    dev.add_argument(
-        "--state-dir",
-        default=os.environ.get("SOUVERAIN_DEV_CLUSTER", ".souverain/dev-cluster"),
-        help="where its certificates, data, logs and kubeconfig live",
-    )
-    dev.add_argument(
-        "--admission-plugins",
-        default="",
-        help="admission plugins to enable on top of the defaults, comma-separated",
-    )
-    dev.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
-    dev.set_defaults(handler=_dev_cluster)
+    add_dev_cluster_parser(commands)
     return top
 
 

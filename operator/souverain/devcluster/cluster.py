@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -33,28 +32,25 @@ from souverain.devcluster.configuration import (
     write_scheduler_kubeconfig,
 )
 from souverain.devcluster.nodes import NodeSpec, default_nodes
-from souverain.devcluster.state import ProcessRecord, State, pid_alive, pid_paused
+from souverain.devcluster.realnodes import (
+    RealNodes,
+    default_image_archives,
+    node_manifest_taint,
+    real_node_specs,
+)
+from souverain.devcluster.state import (
+    ProcessRecord,
+    State,
+    free_port,
+    pid_alive,
+    tail_of,
+)
 
 DEFAULT_STATE_DIR = Path(".souverain") / "dev-cluster"
 
 
 class DevClusterError(RuntimeError):
     """The local control plane could not start or stop; the message says why."""
-
-
-def free_port() -> int:
-    """A TCP port free on loopback at the time of asking."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 class DevCluster:
@@ -67,11 +63,18 @@ class DevCluster:
         binaries: Path | None = None,
         admission_plugins: tuple[str, ...] = (),
         nodes: list[NodeSpec] | None = None,
+        real_nodes: int = 0,
+        images: list[Path] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.binaries = binaries or bin_dir()
         self.admission_plugins = admission_plugins
         self.nodes = default_nodes() if nodes is None else nodes
+        self.real_nodes = (
+            RealNodes(self, real_node_specs(real_nodes), images or default_image_archives())
+            if real_nodes
+            else None
+        )
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self.timings: dict[str, float] = {}
 
@@ -100,6 +103,8 @@ class DevCluster:
                 "stop it with 'souverain dev-cluster down' first"
             )
         paths = require(CONTROL_PLANE, self.binaries)
+        if self.real_nodes is not None:
+            self.real_nodes.check()  # before anything starts: one line naming what is missing
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
         for sub in ("pki", "logs", "etcd"):
@@ -193,8 +198,11 @@ class DevCluster:
             self._create_nodes()
             self._wait_cluster_ready(deadline)
             mark("nodesReady")
+            if self.real_nodes is not None:
+                self.real_nodes.start(state, deadline)
+                mark("realNodesReady")
         except BaseException:
-            self._stop_processes(state.processes)
+            self._stop_everything(state)
             raise
         return state
 
@@ -223,7 +231,7 @@ class DevCluster:
 
     def _explain_exit(self, name: str, child: subprocess.Popen[bytes]) -> None:
         log = self.state_dir / "logs" / f"{name}.log"
-        tail = _tail(log)
+        tail = tail_of(log)
         if "address already in use" in tail:
             raise DevClusterError(
                 f"{name} could not listen: a port it was given is already in use "
@@ -264,7 +272,7 @@ class DevCluster:
     def _apiserver_args(self, ports: dict[str, int], files: dict[str, Path]) -> list[str]:
         """The API server's flags, in a method so that a subclass can add its own (an
         audit log, for one)."""
-        return apiserver_args(ports, files, self.admission_plugins)
+        return apiserver_args(ports, files, self.admission_plugins, self.real_nodes is not None)
 
     # -- objects -----------------------------------------------------------
 
@@ -284,7 +292,10 @@ class DevCluster:
         with self.api_client() as api:
             core = client.CoreV1Api(api)
             for node in self.nodes:
-                core.create_node(cast(Any, node.manifest()))
+                manifest = node.manifest()
+                if self.real_nodes is not None:
+                    manifest["spec"]["taints"] = [node_manifest_taint()]
+                core.create_node(cast(Any, manifest))
 
     def _wait_cluster_ready(self, deadline: float) -> None:
         """Waits for every node to be Ready and for the default ServiceAccount."""
@@ -326,10 +337,17 @@ class DevCluster:
         state = self.state()
         stopped: list[str] = []
         if state is not None:
-            stopped = self._stop_processes(state.processes, timeout)
+            stopped = self._stop_everything(state, timeout)
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
         return stopped
+
+    def _stop_everything(self, state: State, timeout: float = 20.0) -> list[str]:
+        """The real nodes first (their teardown needs containerd up), then the rest."""
+        stopped: list[str] = []
+        if state.real:
+            stopped = RealNodes(self, [], []).teardown(state)
+        return stopped + self._stop_processes(state.processes, timeout)
 
     def _stop_processes(self, processes: list[ProcessRecord], timeout: float = 20.0) -> list[str]:
         stopped = []
@@ -360,28 +378,9 @@ class DevCluster:
 
     def status(self) -> dict[str, Any]:
         """Which components run, where the kubeconfig is, and the API server's readiness."""
-        state = self.state()
-        if state is None:
-            return {"running": False, "stateDir": str(self.state_dir)}
-        components = {p.name: pid_alive(p.pid) for p in state.processes}
-        paused = [p.name for p in state.processes if pid_paused(p.pid)]
-        ready = False
-        try:
-            with urllib.request.urlopen(
-                f"{state.apiserver_url}/readyz", context=self._ssl_context(), timeout=2
-            ) as response:
-                ready = response.status == 200
-        except (urllib.error.URLError, OSError):
-            ready = False
-        return {
-            "running": all(components.values()) and not paused,
-            "ready": ready,
-            "stateDir": str(self.state_dir),
-            "kubeconfig": state.kubeconfig,
-            "server": state.apiserver_url,
-            "components": components,
-            "paused": paused,
-        }
+        from souverain.devcluster.components import status_of
+
+        return status_of(self)
 
 
-__all__ = ["DevCluster", "DevClusterError", "MissingPrerequisiteError"]
+__all__ = ["DevCluster", "DevClusterError", "MissingPrerequisiteError", "free_port"]

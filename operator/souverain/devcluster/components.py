@@ -14,7 +14,9 @@ import os
 import signal
 import subprocess
 import time
-from typing import Final
+import urllib.error
+import urllib.request
+from typing import Any, Final
 
 from souverain.devcluster.cluster import DevCluster, DevClusterError
 from souverain.devcluster.state import ProcessRecord, State, pid_alive, pid_paused
@@ -154,4 +156,31 @@ class Components:
         os.killpg(record.pid, signal.SIGCONT)
 
 
-__all__ = ["COMPONENTS", "Components", "health_url"]
+def status_of(cluster: DevCluster) -> dict[str, Any]:
+    """Which components run, where the kubeconfig is, and the API server's readiness."""
+    state = cluster.state()
+    if state is None:
+        return {"running": False, "stateDir": str(cluster.state_dir)}
+    components = {p.name: pid_alive(p.pid) for p in state.processes}
+    paused = [p.name for p in state.processes if pid_paused(p.pid)]
+    ready = False
+    try:
+        with urllib.request.urlopen(
+            f"{state.apiserver_url}/readyz", context=cluster._ssl_context(), timeout=2
+        ) as response:
+            ready = response.status == 200
+    except (urllib.error.URLError, OSError):
+        ready = False
+    return {
+        "running": all(components.values()) and not paused,
+        "ready": ready,
+        "stateDir": str(cluster.state_dir),
+        "kubeconfig": state.kubeconfig,
+        "server": state.apiserver_url,
+        "components": components,
+        "paused": paused,
+        "realNodes": list(state.real.get("nodes", [])),
+    }
+
+
+__all__ = ["COMPONENTS", "Components", "health_url", "status_of"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from souverain.devcluster import pki
+from souverain.devcluster.nodefiles import HOST_ADDRESS
 from souverain.devcluster.nodes import KWOK_ANNOTATION
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -36,12 +37,12 @@ def write_pki(folder: Path) -> dict[str, Path]:
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
         ),
-        ip_addresses=("127.0.0.1", SERVICE_IP),
+        ip_addresses=("127.0.0.1", SERVICE_IP, HOST_ADDRESS),
         server=True,
     )
     serving_cert, serving_key = pki.write_pair(serving, folder, "apiserver")
     admin = pki.issue(ca, "souverain-admin", organization="system:masters", client=True)
-    pki.write_pair(admin, folder, "admin")
+    admin_cert, admin_key = pki.write_pair(admin, folder, "admin")
     sa_key = folder / "sa.key"
     sa_key.touch(mode=0o600)
     sa_key.write_bytes(pki.make_service_account_key())
@@ -53,6 +54,8 @@ def write_pki(folder: Path) -> dict[str, Path]:
         "serving-key": serving_key,
         "sa-key": sa_key,
         "sa-pub": sa_pub,
+        "admin-cert": admin_cert,
+        "admin-key": admin_key,
     }
 
 
@@ -125,12 +128,35 @@ def etcd_args(ports: dict[str, int], data_dir: Path) -> list[str]:
 
 
 def apiserver_args(
-    ports: dict[str, int], files: dict[str, Path], admission_plugins: tuple[str, ...]
+    ports: dict[str, int],
+    files: dict[str, Path],
+    admission_plugins: tuple[str, ...],
+    real_nodes: bool = False,
 ) -> list[str]:
+    """The API server's flags. With real nodes, it also listens on the host address that
+    pods reach, is advertised there (the ``kubernetes`` Service's endpoint), reaches the
+    kubelets there with the admin's client certificate, and authorizes kubelets as nodes
+    (Node authorizer, NodeRestriction)."""
     args = [
         f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        *(
+            [
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={HOST_ADDRESS}",
+                "--endpoint-reconciler-type=lease",
+                "--authorization-mode=Node,RBAC",
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={files['admin-cert']}",
+                f"--kubelet-client-key={files['admin-key']}",
+            ]
+            if real_nodes
+            else [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                "--authorization-mode=RBAC",
+            ]
+        ),
         f"--secure-port={ports['apiserver']}",
         f"--tls-cert-file={files['serving-cert']}",
         f"--tls-private-key-file={files['serving-key']}",
@@ -139,8 +165,6 @@ def apiserver_args(
         f"--service-account-signing-key-file={files['sa-key']}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--authorization-mode=RBAC",
-        "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
         "--profiling=false",
         # On SIGTERM, end open watches within 2 s rather than wait for each to time out
@@ -149,8 +173,9 @@ def apiserver_args(
     ]
     if FEATURE_GATES:
         args.append(f"--feature-gates={','.join(FEATURE_GATES)}")
-    if admission_plugins:
-        args.append(f"--enable-admission-plugins={','.join(admission_plugins)}")
+    plugins = (*admission_plugins, *(("NodeRestriction",) if real_nodes else ()))
+    if plugins:
+        args.append(f"--enable-admission-plugins={','.join(plugins)}")
     return args
 
 

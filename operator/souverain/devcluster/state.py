@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -31,6 +33,8 @@ class State:
     ports: dict[str, int]
     processes: list[ProcessRecord] = field(default_factory=list)
     started_at: float = 0.0
+    real: dict[str, Any] = field(default_factory=dict)
+    """The real nodes, when any: their names, what ``down`` restores on the machine."""
 
     @classmethod
     def load(cls, path: Path) -> State:
@@ -69,3 +73,19 @@ def pid_alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return True
+
+
+def free_port() -> int:
+    """A TCP port free on loopback at the time of asking."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tail_of(path: Path, lines: int = 5) -> str:
+    """The last ``lines`` lines of a log, or nothing when it cannot be read."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
