@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -77,6 +78,21 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 API_CONNECTIONS = 16
 
 
+KOPF_IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+"""The address kopf gives the API server in a pod: a DNS name, which needs cluster DNS."""
+
+
+def in_cluster_server(environment: Mapping[str, str]) -> str | None:
+    """The API server as every pod is told of it (``KUBERNETES_SERVICE_HOST`` and
+    ``_PORT``), as client-go and the kubernetes package reach it: by address, so that the
+    operator keeps working when cluster DNS does not answer. None outside a pod."""
+    host = environment.get("KUBERNETES_SERVICE_HOST")
+    port = environment.get("KUBERNETES_SERVICE_PORT") or "443"
+    if not host:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 @kopf.on.login()
 async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
     """In a pod, the service account; elsewhere, the kubeconfig that ``$KUBECONFIG`` names;
@@ -84,13 +100,14 @@ async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
     info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
     if info is None:
         return None
+    server = in_cluster_server(os.environ) if info.server == KOPF_IN_CLUSTER_SERVER else None
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=API_CONNECTIONS, ssl=info.as_ssl_context()),
         headers=info.as_http_headers(),
         trust_env=info.trust_env,
     )
     return kopf.AiohttpSession(
-        server=info.server,
+        server=server or info.server,
         default_namespace=info.default_namespace,
         expiration=info.expiration,
         aiohttp_session=session,
