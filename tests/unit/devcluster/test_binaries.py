@@ -180,12 +180,12 @@ def test_named_binaries_are_built_alone_and_once(tmp_path: Path) -> None:
 def test_an_unknown_binary_is_refused_by_name(tmp_path: Path) -> None:
     env = {**os.environ, "SOUVERAIN_KUBE_BIN": str(tmp_path / "bin")}
     result = subprocess.run(
-        [str(REPO / "tools" / "kube" / "build.sh"), "helm", "kubelet"],
+        [str(REPO / "tools" / "kube" / "build.sh"), "helm", "kube-router"],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
     assert result.returncode == 1
-    assert "unknown binary 'kubelet'" in result.stderr
+    assert "unknown binary 'kube-router'" in result.stderr
     assert not (tmp_path / "bin").exists()

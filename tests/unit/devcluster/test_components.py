@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from souverain.cli import COMPONENT_NAMES, main
+from souverain.cli import main
+from souverain.devcluster.command import COMPONENT_NAMES
 from souverain.devcluster.components import COMPONENTS, health_url
 from souverain.devcluster.state import State, pid_alive, pid_paused
 

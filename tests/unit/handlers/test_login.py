@@ -3,11 +3,7 @@ given, never by a name that needs cluster DNS."""
 
 from __future__ import annotations
 
-import pytest
-
 from souverain.handlers.lifecycle import in_cluster_server
-
-pytestmark = pytest.mark.unit
 
 
 def test_a_pod_reaches_the_api_server_by_its_service_address() -> None:
