@@ -10,6 +10,7 @@ the benchmarks' notes, never asserted.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -274,26 +275,29 @@ def test_helm_upgrade_rolls_the_pods_and_enforcement_holds_throughout(
 ) -> None:
     core = client.CoreV1Api(installed.api())
     before = {pod.metadata.name for pod in _operator_pods(core)}
-    helm(
-        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values",
-        "--set", "operator.logFormat=plain", "--wait", "--timeout", "5m",
-        kubeconfig=installed.kubeconfig,
+    upgrade = threading.Thread(
+        target=helm,
+        args=(
+            "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values",
+            "--set", "operator.logFormat=plain", "--wait", "--timeout", "5m",
+        ),
+        kwargs={"kubeconfig": installed.kubeconfig},
     )  # fmt: skip
+    upgrade.start()
+    # While helm waits on the rollout, a tenant tries to escape, again and again.
     probes = 0
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         assert _escape_refused(installed, tenant), "a pod abroad was admitted during the upgrade"
         probes += 1
         pods = _operator_pods(core)
-        if (
-            len(pods) == 2
-            and all(_ready(p) for p in pods)
-            and not before & {p.metadata.name for p in pods}
-        ):
+        rolled = not before & {p.metadata.name for p in pods}
+        if not upgrade.is_alive() and rolled and len(pods) == 2 and all(map(_ready, pods)):
             break
-        time.sleep(0.3)
+        time.sleep(0.2)
     else:
         raise AssertionError("the Deployment did not roll to two new Ready pods")
+    upgrade.join()
     print(f"\nescapes refused at each of {probes} probes during the rollout")
     logs = installed.kubectl("logs", "-n", NAMESPACE, _operator_pods(core)[0].metadata.name).stdout
     assert not logs.lstrip().startswith("{"), "logFormat=plain should print plain lines"

@@ -10,6 +10,7 @@ the rest of the state.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +48,25 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 plugins."""
 
 
+RUN_ROOT = Path("/run/souverain")
+"""Where real nodes' sockets go, with the kubelet's root dir, which holds sockets too: a
+socket's path must stay under 108 bytes, which a state dir under a test's temporary
+folder does not."""
+
+
+def run_dir(state_dir: Path, node: str) -> Path:
+    """The short folder of a node's sockets, named after the state dir it belongs to."""
+    digest = hashlib.sha256(str(state_dir.absolute()).encode()).hexdigest()[:10]
+    return RUN_ROOT / digest / node
+
+
 @dataclass(frozen=True)
 class NodePaths:
-    """Where one real node keeps its files, under ``root`` (its folder in the state dir)."""
+    """Where one real node keeps its files: under ``root`` (its folder in the state dir),
+    and its sockets under ``run`` (see :data:`RUN_ROOT`)."""
 
     root: Path
+    run: Path
 
     @property
     def containerd_config(self) -> Path:
@@ -59,11 +74,12 @@ class NodePaths:
 
     @property
     def containerd_socket(self) -> Path:
-        return self.root / "run" / "containerd.sock"
+        return self.run / "containerd.sock"
 
     @property
     def kubelet_dir(self) -> Path:
-        return self.root / "kubelet"
+        """The kubelet's root dir, which holds sockets too (pod-resources, plugins)."""
+        return self.run / "kubelet"
 
     @property
     def kubelet_config(self) -> Path:
@@ -92,7 +108,6 @@ def containerd_config(paths: NodePaths) -> str:
     (Debian's runc fails to start containers on these machines); the OOM score left
     alone (no CAP_SYS_RESOURCE); the CNI network of this node; network namespaces kept
     under its own state folder."""
-    run = paths.containerd_socket.parent
 
     def quote(value: object) -> str:
         return json.dumps(str(value))
@@ -101,7 +116,7 @@ def containerd_config(paths: NodePaths) -> str:
         [
             "version = 2",
             f"root = {quote(paths.root / 'containerd')}",
-            f"state = {quote(run / 'state')}",
+            f"state = {quote(paths.run / 'state')}",
             "[grpc]",
             f"  address = {quote(paths.containerd_socket)}",
             "[ttrpc]",

@@ -36,6 +36,7 @@ from souverain.devcluster.nodefiles import (
     containerd_command,
     kube_proxy_args,
     kubelet_args,
+    run_dir,
     write_client_kubeconfig,
     write_node_files,
 )
@@ -122,7 +123,8 @@ class RealNodes:
         self.images = images
 
     def paths(self, name: str) -> NodePaths:
-        return NodePaths(self.cluster.state_dir / "nodes" / name)
+        state_dir = self.cluster.state_dir
+        return NodePaths(state_dir / "nodes" / name, run_dir(state_dir, name))
 
     # -- start ----------------------------------------------------------------
 
@@ -159,6 +161,7 @@ class RealNodes:
         for index, spec in enumerate(self.specs):
             paths = self.paths(spec.name)
             hostnet.share(paths.root)
+            hostnet.share(paths.run)
             ports = {"kubelet": free_port(), "healthz": free_port()}
             write_node_files(
                 paths,
@@ -281,6 +284,11 @@ class RealNodes:
             _kill_shims(self.paths(name).containerd_socket)
         for name in names:
             hostnet.unmount_under(self.paths(name).root)
+            hostnet.unmount_under(self.paths(name).run)
+            shutil.rmtree(self.paths(name).run, ignore_errors=True)
+        if names:
+            with contextlib.suppress(OSError):
+                self.paths(names[0]).run.parent.rmdir()  # the state dir's folder, now empty
         undo = state.real.get("undo")
         proxy = state.real.get("kubeProxy")
         hostnet.teardown(

@@ -21,6 +21,7 @@ from souverain.devcluster.nodefiles import (
     kubelet_args,
     kubelet_config,
     pod_subnet,
+    run_dir,
 )
 from souverain.devcluster.realnodes import RealNodesError, RealNodeSpec, real_node_specs
 
@@ -43,7 +44,7 @@ def test_a_kubelet_labels_itself_only_with_what_node_restriction_lets_it() -> No
 def test_containerd_runs_crun_leaves_the_oom_score_and_keeps_to_its_folder(
     tmp_path: Path,
 ) -> None:
-    paths = NodePaths(tmp_path / "node")
+    paths = NodePaths(tmp_path / "node", tmp_path / "run")
     config = tomllib.loads(containerd_config(paths))
     cri = config["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["restrict_oom_score_adj"] is True
@@ -51,20 +52,23 @@ def test_containerd_runs_crun_leaves_the_oom_score_and_keeps_to_its_folder(
     assert cri["netns_mounts_under_state_dir"] is True
     runtime = cri["containerd"]["runtimes"][cri["containerd"]["default_runtime_name"]]
     assert runtime["options"]["BinaryName"] == "/usr/bin/crun"
-    for path in (
-        config["root"],
-        config["state"],
-        config["grpc"]["address"],
-        cri["cni"]["conf_dir"],
-    ):
+    for path in (config["root"], cri["cni"]["conf_dir"]):
         assert Path(path).is_relative_to(paths.root)
+    for path in (config["state"], config["grpc"]["address"], paths.kubelet_dir):
+        assert Path(path).is_relative_to(paths.run)
+    # Sockets live there: their paths must stay under the kernel's 108 bytes.
+    long_state_dir = Path("/" + "x" * 200)
+    socket = run_dir(long_state_dir, "real-fr-1") / "kubelet" / "pod-resources" / "1234567890"
+    assert len(str(socket)) < 108
     argv = containerd_command(paths, "/usr/bin/containerd")
     assert argv[:4] == ["unshare", "--mount", "--propagation", "slave"]
     assert "umount /sys/fs/cgroup/unified" in argv[-2]
 
 
 def test_each_node_has_its_own_bridge_and_subnet_and_no_masquerading(tmp_path: Path) -> None:
-    first, second = (cni_conflist(NodePaths(tmp_path / str(i)), i) for i in (0, 1))
+    first, second = (
+        cni_conflist(NodePaths(tmp_path / str(i), tmp_path / f"run{i}"), i) for i in (0, 1)
+    )
     assert first["plugins"][0]["bridge"] != second["plugins"][0]["bridge"]
     assert first["plugins"][0]["bridge"] == bridge_name(0)
     assert first["plugins"][0]["ipMasq"] is False
@@ -76,7 +80,7 @@ def test_each_node_has_its_own_bridge_and_subnet_and_no_masquerading(tmp_path: P
 def test_the_kubelet_config_suits_cgroup_v1_machines_and_asks_the_api_server(
     tmp_path: Path,
 ) -> None:
-    paths = NodePaths(tmp_path / "node")
+    paths = NodePaths(tmp_path / "node", tmp_path / "run")
     config = kubelet_config(paths, port=1, healthz_port=2, ca_file=tmp_path / "ca.crt")
     assert config["failCgroupV1"] is False
     assert config["cgroupsPerQOS"] is False
