@@ -275,13 +275,20 @@ def test_helm_upgrade_rolls_the_pods_and_enforcement_holds_throughout(
 ) -> None:
     core = client.CoreV1Api(installed.api())
     before = {pod.metadata.name for pod in _operator_pods(core)}
+    failures: list[BaseException] = []
+
+    def upgrade_release(*args: str) -> None:
+        try:
+            helm(*args, kubeconfig=installed.kubeconfig)
+        except BaseException as error:  # told below, in the test's own thread
+            failures.append(error)
+
     upgrade = threading.Thread(
-        target=helm,
+        target=upgrade_release,
         args=(
             "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values",
             "--set", "operator.logFormat=plain", "--wait", "--timeout", "5m",
         ),
-        kwargs={"kubeconfig": installed.kubeconfig},
     )  # fmt: skip
     upgrade.start()
     # While helm waits on the rollout, a tenant tries to escape, again and again.
@@ -298,6 +305,7 @@ def test_helm_upgrade_rolls_the_pods_and_enforcement_holds_throughout(
     else:
         raise AssertionError("the Deployment did not roll to two new Ready pods")
     upgrade.join()
+    assert failures == []
     print(f"\nescapes refused at each of {probes} probes during the rollout")
     logs = installed.kubectl("logs", "-n", NAMESPACE, _operator_pods(core)[0].metadata.name).stdout
     assert not logs.lstrip().startswith("{"), "logFormat=plain should print plain lines"
