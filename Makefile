@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser crds lint fmt test test-unit run image bench-cluster bench-namespaces bench-failover bench-chaos bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image bench-cluster bench-namespaces bench-failover bench-chaos bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,7 +48,10 @@ fmt: $(STAMP) ## format the code
 browser: ## Debian's headless Chromium, for the report test (installed when missing)
 	tools/ensure-chromium.sh
 
-test: $(STAMP) binaries browser ## run every test (unit and integration, on a local control plane)
+real-nodes: $(STAMP) binaries ## what the real-node tests need: Debian's containerd, crun, CNI; kubelet; the images
+	tools/ensure-real-nodes.sh
+
+test: $(STAMP) binaries browser real-nodes ## run every test (unit and integration, on a local control plane)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## run the tests that need no cluster
