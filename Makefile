@@ -11,8 +11,10 @@ PYTEST_ARGS ?=
 # The operator image `make image` builds; the Helm chart's default image.
 IMAGE ?= ghcr.io/souverain/souverain
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
+IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser crds lint fmt test test-unit run bench-cluster bench-namespaces bench-failover bench-chaos bench clean
+.PHONY: help setup binaries browser crds lint fmt test test-unit run image bench-cluster bench-namespaces bench-failover bench-chaos bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,9 +57,8 @@ test-unit: $(STAMP) ## run the tests that need no cluster
 run: $(STAMP) binaries ## run the operator (on a local control plane when KUBECONFIG is unset)
 	PATH="$(KUBE_BIN):$$PATH" tools/run.sh
 
-image: ## build the operator image (IMAGE=..., IMAGE_TAG=...; needs Docker)
-	@command -v docker >/dev/null || { echo "make image needs Docker, which is not installed here" >&2; exit 1; }
-	docker build --tag $(IMAGE):$(IMAGE_TAG) .
+image: ## build the operator image (docker, else buildah) and write IMAGE_ARCHIVE (IMAGE=..., IMAGE_TAG=...)
+	IMAGE=$(IMAGE) IMAGE_TAG=$(IMAGE_TAG) IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) tools/image/build.sh
 
 bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
 	$(BIN)/python tools/bench_cluster.py $(if $(COLD),--cold)
