@@ -20,9 +20,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # pip comes from the interpreter's own ensurepip, into a build environment (/opt/build)
 # with the build backend; the operator's environment gets none. The dependencies are
-# read from pyproject.toml alone and installed first, so that a change to the code
-# reuses this layer and needs no network.
-COPY pyproject.toml ./
+# read from pyproject.toml and installed before the code is copied, so that a change
+# to the code reuses this layer and needs no network.
+COPY pyproject.toml README.md ./
 RUN --mount=type=secret,id=pip-ca \
     if [ -f /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi; \
     if [ -z "${PIP_INDEX_URL:-}" ]; then unset PIP_INDEX_URL; fi; \
@@ -34,7 +34,6 @@ RUN --mount=type=secret,id=pip-ca \
  && /opt/build/bin/pip install --quiet --requirement /tmp/build-requirements.txt \
  && /opt/build/bin/pip --python /opt/souverain/bin/python install --quiet \
       --requirement /tmp/requirements.txt
-COPY README.md ./
 COPY operator/ operator/
 # The wheel, built offline with the backend above, then installed without dependencies.
 RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /dist . \

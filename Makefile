@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image bench-cluster bench-namespaces bench-failover bench-chaos bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ run: $(STAMP) binaries ## run the operator (on a local control plane when KUBECO
 
 image: ## build the operator image (docker, else buildah) and write IMAGE_ARCHIVE (IMAGE=..., IMAGE_TAG=...)
 	IMAGE=$(IMAGE) IMAGE_TAG=$(IMAGE_TAG) IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) tools/image/build.sh
+
+node-images: ## build the pause and busybox images for real kubelets (once); print NAME=ARCHIVE lines
+	@tools/image/node-images.sh
 
 bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
 	$(BIN)/python tools/bench_cluster.py $(if $(COLD),--cold)

@@ -4,12 +4,12 @@
 # and writes it as an archive that `ctr -n k8s.io images import` and `docker load` load
 # under its full name.
 #
-# With buildah, the image goes to buildah's own storage (as root
-# /var/lib/containers/storage, else ~/.local/share/containers/storage; its driver is
-# the one containers-storage picks, STORAGE_DRIVER=vfs where overlay does not work) and
-# its layers are cached there: an unchanged tree builds again in seconds. When the
-# Dockerfile's base cannot be pulled, a Python base is made once from Debian packages
-# (tools/image/debian-base.sh).
+# With buildah, the image goes to buildah's usual storage (as root
+# /var/lib/containers/storage, else ~/.local/share/containers/storage; where overlay
+# does not work, CONTAINERS_STORAGE_CONF names a storage.conf with driver = "vfs" and
+# a graphroot of its own) and its layers are cached there: an unchanged tree builds
+# again in seconds. When the Dockerfile's base cannot be pulled, a Python base is made
+# once from Debian packages (tools/image/debian-base.sh).
 #
 # Environment (the Makefile passes its variables of the same names):
 #   IMAGE, IMAGE_TAG   the image's name (default ghcr.io/souverain/souverain and the
@@ -48,7 +48,13 @@ done
 
 mkdir -p "$(dirname "$archive")"
 partial=$archive.partial
-trap 'rm -f "$partial"' EXIT
+container=
+# shellcheck disable=SC2317  # run by the trap
+cleanup() {
+  if [ -n "$container" ]; then buildah rm "$container" >/dev/null 2>&1 || true; fi
+  rm -f "$partial"
+}
+trap cleanup EXIT
 
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   if [ -n "${PYTHON_IMAGE:-}" ]; then
@@ -78,7 +84,7 @@ if [ -z "$base" ] && [ "${IMAGE_BASE:-}" != debian ]; then
     qualified=docker.io/$default_base
   fi
   if buildah inspect --type image "$qualified" >/dev/null 2>&1 \
-    || timeout 120 buildah pull --quiet "$qualified" >/dev/null 2>&1; then
+    || timeout 30 buildah pull --quiet "$qualified" >/dev/null 2>&1; then
     base=$qualified
   else
     echo "souverain: $qualified cannot be pulled; building on a Python base from Debian packages" >&2
@@ -95,11 +101,10 @@ buildah bud --isolation chroot --layers \
   || fail "buildah could not build $name (see above)"
 
 container=$(buildah from --quiet --pull=never "$name")
-if ! buildah run --isolation chroot "$container" -- souverain --help >/dev/null; then
-  buildah rm "$container" >/dev/null
-  fail "the image $name was built but 'souverain --help' fails in it"
-fi
+buildah run --isolation chroot "$container" -- souverain --help >/dev/null \
+  || fail "the image $name was built but 'souverain --help' fails in it"
 buildah rm "$container" >/dev/null
+container=
 
 # The archive is written again only when the image changed.
 id=$(buildah inspect --type image --format '{{.FromImageID}}' "$name")
