@@ -81,6 +81,7 @@ def _control(cluster: DevCluster, action: str, component: str | None) -> int:
 def _dev_cluster(args: argparse.Namespace) -> int:
     from souverain.devcluster.binaries import TOOLS, MissingPrerequisiteError, bin_dir
     from souverain.devcluster.cluster import DevCluster, DevClusterError
+    from souverain.devcluster.stopping import stop_in_order
 
     plugins = tuple(p for p in (args.admission_plugins or "").split(",") if p)
     cluster = DevCluster(Path(args.state_dir), admission_plugins=plugins)
@@ -89,7 +90,11 @@ def _dev_cluster(args: argparse.Namespace) -> int:
             cluster.up(timeout=args.timeout)
             print(cluster.kubeconfig)
         elif args.action == "down":
-            stopped = cluster.down()
+            # One component after another, etcd last, rather than all at once: the API
+            # server's shutdown needs etcd (souverain.devcluster.stopping).
+            state = cluster.state()
+            stopped = stop_in_order(state.processes) if state is not None else []
+            cluster.down()
             print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
         elif args.action == "status":
             status = cluster.status()
