@@ -5,7 +5,8 @@
 # French-sovereign), installs the CRDs, runs the operator, applies examples/ (the
 # french-sovereign profile, the tenant acme-payments and its resident volume) plus a
 # small Deployment in the tenant, prints where everything landed, then follows the
-# operator's log. Ctrl-C stops the operator and the control plane.
+# operator's log. Ctrl-C stops the operator and the control plane, also when the output
+# goes through a pipe.
 #
 # With KUBECONFIG set: runs the operator against that cluster in the foreground and
 # touches nothing else (install the CRDs first: helm install, or kubectl apply -f crds/).
@@ -35,15 +36,24 @@ tenant=acme-payments
 operator_pid=""
 tail_pid=""
 
+# Lines for the person at the terminal. Once Ctrl-C has also ended the reader of a pipe
+# (`make run | tee log`), writing to it fails: that must not end the script.
+say() { echo "$@" 2>/dev/null || true; }
+
 stop() {
-  trap - EXIT INT TERM
-  echo
-  echo "souverain: stopping the operator and the local control plane"
+  # To the end, whatever comes: a second Ctrl-C, or SIGPIPE from the closed stdout (its
+  # default action would end the script before the control plane is stopped).
+  trap '' INT TERM PIPE
+  trap - EXIT
+  set +e
+  say
+  say "souverain: stopping the operator and the local control plane"
   [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
   if [ -n "$operator_pid" ]; then
     kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
   fi
-  "$souverain" dev-cluster down --state-dir "$state" >/dev/null || true
+  "$souverain" dev-cluster down --state-dir "$state" >/dev/null
+  say "souverain: stopped"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
