@@ -35,6 +35,7 @@ from souverain.handlers import volume as volume_handlers
 from souverain.kubeapi import KubeApi, load_api_client
 from souverain.placement.server import WebhookServer, certificate, configurations
 from souverain.placement.settle import Settler
+from souverain.runtime import logs
 from souverain.runtime.context import Context
 from souverain.runtime.health import HealthServer
 from souverain.runtime.informer import Change
@@ -110,10 +111,7 @@ def run(options: RunOptions, webhook: WebhookOptions) -> int:
     # `kill -USR1` prints every thread's stack to stderr, to see what a busy replica does.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-    kopf.configure(
-        verbose=options.verbose,
-        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.PLAIN,
-    )
+    logs.configure(verbose=options.verbose, json=options.log_format == "json")
     api = KubeApi(load_api_client())
     identity = options.identity or default_identity()
     context = Context.build(api, webhook, identity, watch_seconds=options.watch_seconds)
