@@ -1,7 +1,9 @@
 """``souverain run``: the start-up order of the operator, in one place.
 
 1. Options, the API client, the context (informers, placement state, Event poster).
-2. The informers start listing; the settle loop and the node counter wait for leadership.
+2. Once the API server serves the operator's own kinds (their storage may still be
+   initializing right after their CRDs were made), the informers start listing; the
+   settle loop and the node counter wait for leadership.
 3. ``/healthz`` and ``/readyz``, the metrics, and the webhook server start: every
    replica serves the webhooks.
 4. Once every informer has listed, the replica campaigns for the Lease (without a Lease
@@ -40,6 +42,7 @@ from souverain.runtime.context import Context
 from souverain.runtime.health import HealthServer
 from souverain.runtime.informer import Change
 from souverain.runtime.lease import LeaseElector, Timings
+from souverain.runtime.served import wait_served
 from souverain.runtime.work import StandbyError, start_worker, work_on
 from souverain.settings import RunOptions, WebhookOptions
 
@@ -134,6 +137,11 @@ async def _serve(context: Context, options: RunOptions) -> int:
         f"Lease {options.lease}" if options.lease else "no Lease: acting alone",
     )
 
+    # The informers list the operator's own kinds once the API server serves them.
+    given_up = threading.Event()
+    if not await _until(stopping, asyncio.to_thread(wait_served, context.api, given_up)):
+        given_up.set()
+        return 0
     settler = wire(context)
     context.snapshot.start(context.stop)
     start_worker(
