@@ -126,7 +126,12 @@ async def _serve(context: Context, options: RunOptions) -> int:
     stopping = asyncio.Event()
 
     def stop(signum: signal.Signals) -> None:
-        log.info("Received %s: stopping", signum.name)
+        # Ctrl-C under `make run` brings SIGINT, then the script's SIGTERM: one line.
+        log.log(
+            logging.DEBUG if stopping.is_set() else logging.INFO,
+            "Received %s: stopping",
+            signum.name,
+        )
         stopping.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
