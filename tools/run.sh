@@ -4,8 +4,9 @@
 # With no KUBECONFIG: starts a local control plane (five fake nodes, three of them
 # French-sovereign), installs the CRDs, runs the operator, applies examples/ (the
 # french-sovereign profile, the tenant acme-payments and its resident volume) plus a
-# small Deployment in the tenant, prints where everything landed, then follows the
-# operator's log. Ctrl-C stops the operator and the control plane.
+# local disk on a French node and two small Deployments in the tenant, one of them using
+# the volume, prints where everything landed, then follows the operator's log. Ctrl-C
+# stops the operator and the control plane, also when the output goes through a pipe.
 #
 # With KUBECONFIG set: runs the operator against that cluster in the foreground and
 # touches nothing else (install the CRDs first: helm install, or kubectl apply -f crds/).
@@ -35,15 +36,24 @@ tenant=acme-payments
 operator_pid=""
 tail_pid=""
 
+# Lines for the person at the terminal. Once Ctrl-C has also ended the reader of a pipe
+# (`make run | tee log`), writing to it fails: that must not end the script.
+say() { echo "$@" 2>/dev/null || true; }
+
 stop() {
-  trap - EXIT INT TERM
-  echo
-  echo "souverain: stopping the operator and the local control plane"
+  # To the end, whatever comes: a second Ctrl-C, or SIGPIPE from the closed stdout (its
+  # default action would end the script before the control plane is stopped).
+  trap '' INT TERM PIPE
+  trap - EXIT
+  set +e
+  say
+  say "souverain: stopping the operator and the local control plane"
   [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
   if [ -n "$operator_pid" ]; then
     kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
   fi
-  "$souverain" dev-cluster down --state-dir "$state" >/dev/null || true
+  "$souverain" dev-cluster down --state-dir "$state" >/dev/null
+  say "souverain: stopped"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -73,6 +83,8 @@ done
 
 # The examples, as a platform team would apply them, and something for the tenant to run.
 kubectl apply -f examples/sovereigntyprofile-french-sovereign.yaml -f examples/sovereignnamespace-tenant.yaml >/dev/null
+# The local cluster's storage: a class that binds late, so that a volume follows its
+# pinned pod, and one local disk of that class on the French-sovereign node sov-fr-1.
 kubectl apply -f - >/dev/null <<'YAML'
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -80,6 +92,26 @@ metadata:
   name: sovereign-ssd
 provisioner: kubernetes.io/no-provisioner
 volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: sov-fr-1-ssd-1
+spec:
+  storageClassName: sovereign-ssd
+  capacity:
+    storage: 50Gi
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  local:
+    path: /mnt/disks/ssd-1
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+        - matchExpressions:
+            - key: kubernetes.io/hostname
+              operator: In
+              values: [sov-fr-1]
 YAML
 kubectl wait --for=condition=Ready "sovereignnamespace/$tenant" --timeout=90s >/dev/null
 kubectl apply -f examples/residentvolume.yaml >/dev/null
@@ -87,8 +119,53 @@ for _ in $(seq 1 60); do
   kubectl -n "$tenant" get serviceaccount default >/dev/null 2>&1 && break
   sleep 0.5
 done
-kubectl -n "$tenant" create deployment web --image=registry.example/web:1 --replicas=3 >/dev/null
+# The tenant's workloads: web, spread over the French nodes, and ledger, whose data is
+# the resident volume's claim: its pod binds the claim to the disk and runs beside it.
+kubectl -n "$tenant" apply -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: registry.example/web:1
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ledger
+spec:
+  replicas: 1
+  strategy:
+    type: Recreate
+  selector:
+    matchLabels: {app: ledger}
+  template:
+    metadata:
+      labels: {app: ledger}
+    spec:
+      containers:
+        - name: ledger
+          image: registry.example/ledger:1
+          volumeMounts:
+            - name: data
+              mountPath: /var/lib/ledger
+      volumes:
+        - name: data
+          persistentVolumeClaim:
+            claimName: ledger-data
+YAML
 kubectl -n "$tenant" rollout status deployment/web --timeout=90s >/dev/null
+kubectl -n "$tenant" rollout status deployment/ledger --timeout=90s >/dev/null
+kubectl -n "$tenant" wait --for=condition=Ready residentvolume/ledger-data --timeout=60s >/dev/null
 
 echo
 echo "== Sovereign namespaces"
@@ -103,8 +180,8 @@ echo
 echo "== Egress policies in $tenant"
 kubectl -n "$tenant" get networkpolicies
 echo
-echo "== Resident volumes"
-kubectl get residentvolumes -A
+echo "== Resident volumes in $tenant"
+kubectl -n "$tenant" get residentvolumes -o wide
 echo
 echo "souverain: following the operator's log (Ctrl-C stops everything)"
 tail -n +1 -f "$log" &

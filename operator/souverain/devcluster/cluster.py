@@ -8,10 +8,7 @@ started it; their pids, ports and paths are kept in ``state.json`` so that
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -45,6 +42,7 @@ from souverain.devcluster.state import (
     pid_alive,
     tail_of,
 )
+from souverain.devcluster.stopping import stop_in_order
 
 DEFAULT_STATE_DIR = Path(".souverain") / "dev-cluster"
 
@@ -350,31 +348,9 @@ class DevCluster:
         return stopped + self._stop_processes(state.processes, timeout)
 
     def _stop_processes(self, processes: list[ProcessRecord], timeout: float = 20.0) -> list[str]:
-        """Stops the processes with SIGTERM (SIGKILL after ``timeout``), etcd last: an API
-        server whose etcd goes first hangs in its graceful shutdown until killed."""
-        first = [r for r in processes if r.name != "etcd"]
-        last = [r for r in processes if r.name == "etcd"]
-        return self._stop_wave(first, timeout) + self._stop_wave(last, timeout)
-
-    def _stop_wave(self, processes: list[ProcessRecord], timeout: float) -> list[str]:
-        stopped = []
-        for record in reversed(processes):
-            if not pid_alive(record.pid):
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(record.pid, signal.SIGTERM)
-                os.killpg(record.pid, signal.SIGCONT)  # a paused one can then exit
-            stopped.append(record.name)
-        deadline = time.monotonic() + timeout
-        for record in processes:
-            while pid_alive(record.pid) and time.monotonic() < deadline:
-                self._reap(record.pid)
-                time.sleep(0.05)
-            if pid_alive(record.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(record.pid, signal.SIGKILL)
-            self._reap(record.pid)
-        return stopped
+        """Stops the processes one at a time, the last started first, etcd last
+        (:mod:`souverain.devcluster.stopping`); names those that were running."""
+        return stop_in_order(processes, timeout, self._reap)
 
     def _reap(self, pid: int) -> None:
         child = next((c for c in self._children.values() if c.pid == pid), None)

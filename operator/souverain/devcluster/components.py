@@ -9,7 +9,6 @@ start it again with the same command line, ports and data.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any, Final
 
 from souverain.devcluster.cluster import DevCluster, DevClusterError
 from souverain.devcluster.state import ProcessRecord, State, pid_alive, pid_paused
+from souverain.devcluster.stopping import STOP_SECONDS, stop_process
 
 COMPONENTS: Final = (
     "etcd",
@@ -72,34 +72,16 @@ class Components:
             return "paused"
         return "running" if pid_alive(record.pid) else "stopped"
 
-    def stop(self, name: str, timeout: float = 20.0) -> bool:
+    def stop(self, name: str, timeout: float = STOP_SECONDS) -> bool:
         """Stops the component with SIGTERM (SIGKILL after ``timeout``); False when it was
         not running. A paused component is resumed first, so that it can exit."""
         state = self._state()
         record = self._record(state, name)
-        pid = record.pid
-        if not pid_alive(pid):
-            record.pid = 0
-            state.save(self.cluster.state_file)
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-            os.killpg(pid, signal.SIGCONT)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            self.cluster._reap(pid)
-            time.sleep(0.05)
-        if pid_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            while pid_alive(pid):
-                self.cluster._reap(pid)
-                time.sleep(0.05)
-        self.cluster._reap(pid)
+        stopped = stop_process(record.pid, timeout, self.cluster._reap)
         self.cluster._children.pop(name, None)
         record.pid = 0
         state.save(self.cluster.state_file)
-        return True
+        return stopped
 
     def start(self, name: str, timeout: float = 60.0) -> bool:
         """Starts a stopped component again with its command line, and waits until it is

@@ -1,7 +1,9 @@
 """``souverain run``: the start-up order of the operator, in one place.
 
 1. Options, the API client, the context (informers, placement state, Event poster).
-2. The informers start listing; the settle loop and the node counter wait for leadership.
+2. Once the API server serves the operator's own kinds (their storage may still be
+   initializing right after their CRDs were made), the informers start listing; the
+   settle loop and the node counter wait for leadership.
 3. ``/healthz`` and ``/readyz``, the metrics, and the webhook server start: every
    replica serves the webhooks.
 4. Once every informer has listed, the replica campaigns for the Lease (without a Lease
@@ -35,10 +37,12 @@ from souverain.handlers import volume as volume_handlers
 from souverain.kubeapi import KubeApi, load_api_client
 from souverain.placement.server import WebhookServer, certificate, configurations
 from souverain.placement.settle import Settler
+from souverain.runtime import logs
 from souverain.runtime.context import Context
 from souverain.runtime.health import HealthServer
 from souverain.runtime.informer import Change
 from souverain.runtime.lease import LeaseElector, Timings
+from souverain.runtime.served import wait_served
 from souverain.runtime.work import StandbyError, start_worker, work_on
 from souverain.settings import RunOptions, WebhookOptions
 
@@ -110,10 +114,7 @@ def run(options: RunOptions, webhook: WebhookOptions) -> int:
     # `kill -USR1` prints every thread's stack to stderr, to see what a busy replica does.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-    kopf.configure(
-        verbose=options.verbose,
-        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.PLAIN,
-    )
+    logs.configure(verbose=options.verbose, json=options.log_format == "json")
     api = KubeApi(load_api_client())
     identity = options.identity or default_identity()
     context = Context.build(api, webhook, identity, watch_seconds=options.watch_seconds)
@@ -125,7 +126,12 @@ async def _serve(context: Context, options: RunOptions) -> int:
     stopping = asyncio.Event()
 
     def stop(signum: signal.Signals) -> None:
-        log.info("Received %s: stopping", signum.name)
+        # Ctrl-C under `make run` brings SIGINT, then the script's SIGTERM: one line.
+        log.log(
+            logging.DEBUG if stopping.is_set() else logging.INFO,
+            "Received %s: stopping",
+            signum.name,
+        )
         stopping.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -136,6 +142,11 @@ async def _serve(context: Context, options: RunOptions) -> int:
         f"Lease {options.lease}" if options.lease else "no Lease: acting alone",
     )
 
+    # The informers list the operator's own kinds once the API server serves them.
+    given_up = threading.Event()
+    if not await _until(stopping, asyncio.to_thread(wait_served, context.api, given_up)):
+        given_up.set()
+        return 0
     settler = wire(context)
     context.snapshot.start(context.stop)
     start_worker(
