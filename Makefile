@@ -57,8 +57,8 @@ test: $(STAMP) binaries browser real-nodes ## run every test (unit and integrati
 test-unit: $(STAMP) ## run the tests that need no cluster
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
-run: $(STAMP) binaries ## run the operator (on a local control plane when KUBECONFIG is unset)
-	PATH="$(KUBE_BIN):$$PATH" tools/run.sh
+run: $(STAMP) binaries $(if $(filter-out 0,$(REAL_NODES)),real-nodes) ## run the operator (on a local control plane when KUBECONFIG is unset; REAL_NODES=1 adds two real nodes)
+	PATH="$(KUBE_BIN):$$PATH" REAL_NODES="$(REAL_NODES)" tools/run.sh
 
 image: ## build the operator image (docker, else buildah) and write IMAGE_ARCHIVE (IMAGE=..., IMAGE_TAG=...)
 	IMAGE=$(IMAGE) IMAGE_TAG=$(IMAGE_TAG) IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) tools/image/build.sh

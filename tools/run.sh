@@ -58,9 +58,29 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
+# REAL_NODES=1: two real nodes beside the kwok ones (real-fr-1, real-us-1; see README),
+# the tenant's workloads really running there from the busybox image of `make node-images`.
+up_args=()
+volume_node=sov-fr-1
+disk=/mnt/disks/ssd-1
+web_image=registry.example/web:1
+ledger_image=registry.example/ledger:1
+web_command='[]'
+ledger_command='[]'
+if [ -n "${REAL_NODES:-}" ] && [ "${REAL_NODES}" != 0 ]; then
+  up_args=(--real-nodes 2)
+  volume_node=real-fr-1
+  disk=$(pwd)/$state.disks/ssd-1
+  web_image=localhost/souverain/busybox:1
+  ledger_image=localhost/souverain/busybox:1
+  web_command='["httpd", "-f", "-p", "8080"]'
+  ledger_command='["sh", "-c", "date >> /var/lib/ledger/journal; exec sleep 86400"]'
+fi
+
 "$souverain" dev-cluster down --state-dir "$state" >/dev/null 2>&1 || true
-echo "souverain: no KUBECONFIG set; starting a local control plane in $state"
-KUBECONFIG=$("$souverain" dev-cluster up --state-dir "$state")
+echo "souverain: no KUBECONFIG set; starting a local control plane in $state${up_args[*]:+ with 2 real nodes}"
+mkdir -p "$disk"
+KUBECONFIG=$("$souverain" dev-cluster up --state-dir "$state" "${up_args[@]}")
 export KUBECONFIG
 echo "souverain: local control plane ready; in another shell:" \
   "eval \"\$($souverain dev-cluster env --state-dir $state)\""
@@ -84,8 +104,9 @@ done
 # The examples, as a platform team would apply them, and something for the tenant to run.
 kubectl apply -f examples/sovereigntyprofile-french-sovereign.yaml -f examples/sovereignnamespace-tenant.yaml >/dev/null
 # The local cluster's storage: a class that binds late, so that a volume follows its
-# pinned pod, and one local disk of that class on the French-sovereign node sov-fr-1.
-kubectl apply -f - >/dev/null <<'YAML'
+# pinned pod, and one local disk of that class on a French-sovereign node (sov-fr-1, or
+# real-fr-1 with real nodes).
+kubectl apply -f - >/dev/null <<YAML
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata:
@@ -96,7 +117,7 @@ volumeBindingMode: WaitForFirstConsumer
 apiVersion: v1
 kind: PersistentVolume
 metadata:
-  name: sov-fr-1-ssd-1
+  name: $volume_node-ssd-1
 spec:
   storageClassName: sovereign-ssd
   capacity:
@@ -104,14 +125,14 @@ spec:
   accessModes: [ReadWriteOnce]
   persistentVolumeReclaimPolicy: Retain
   local:
-    path: /mnt/disks/ssd-1
+    path: $disk
   nodeAffinity:
     required:
       nodeSelectorTerms:
         - matchExpressions:
             - key: kubernetes.io/hostname
               operator: In
-              values: [sov-fr-1]
+              values: [$volume_node]
 YAML
 kubectl wait --for=condition=Ready "sovereignnamespace/$tenant" --timeout=90s >/dev/null
 kubectl apply -f examples/residentvolume.yaml >/dev/null
@@ -121,7 +142,7 @@ for _ in $(seq 1 60); do
 done
 # The tenant's workloads: web, spread over the French nodes, and ledger, whose data is
 # the resident volume's claim: its pod binds the claim to the disk and runs beside it.
-kubectl -n "$tenant" apply -f - >/dev/null <<'YAML'
+kubectl -n "$tenant" apply -f - >/dev/null <<YAML
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -136,7 +157,8 @@ spec:
     spec:
       containers:
         - name: web
-          image: registry.example/web:1
+          image: $web_image
+          command: $web_command
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -154,7 +176,8 @@ spec:
     spec:
       containers:
         - name: ledger
-          image: registry.example/ledger:1
+          image: $ledger_image
+          command: $ledger_command
           volumeMounts:
             - name: data
               mountPath: /var/lib/ledger
