@@ -120,6 +120,7 @@ KINDS: Final = {
     "ValidatingWebhookConfiguration": Kind(
         "admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False
     ),
+    "ClusterRole": Kind("rbac.authorization.k8s.io/v1", "clusterroles", False),
     "Lease": Kind("coordination.k8s.io/v1", "leases", True),
     **{
         resource.model_fields["kind"].default: Kind(

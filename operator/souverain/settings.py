@@ -68,6 +68,10 @@ class WebhookOptions:
     """``namespace/name`` of a Secret that replicas share generated certificates through."""
     layers: tuple[AdmissionLayer, ...] = ADMISSION_LAYERS
     """Which placement layers the operator keeps: native policies, its webhooks, or both."""
+    owner: str = ""
+    """A ClusterRole that owns the webhook configurations (the chart's own): when it is
+    deleted, by ``helm uninstall``, the garbage collector deletes them, so that no
+    webhook is left calling a Service that is gone. The native policies stay."""
 
     @property
     def enabled(self) -> bool:
@@ -96,6 +100,7 @@ class WebhookOptions:
             cert_dir=os.environ.get("SOUVERAIN_WEBHOOK_CERT_DIR", ""),
             secret=os.environ.get("SOUVERAIN_WEBHOOK_SECRET", ""),
             layers=cls.parse_layers(os.environ.get("SOUVERAIN_ADMISSION_LAYERS", "native,webhook")),
+            owner=os.environ.get("SOUVERAIN_WEBHOOK_OWNER", ""),
         )
 
 

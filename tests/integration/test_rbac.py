@@ -215,7 +215,8 @@ def _scenarios(cluster: Cluster, folder: Path) -> str:
         first.stop()
         logs.append(first.log())
 
-    # With its webhooks (which the Operator fixture serves on loopback) as well.
+    # With its webhooks (which the Operator fixture serves on loopback) as well, owned by
+    # the chart's ClusterRole as the chart sets it.
     second = Operator(
         cluster,
         folder,
@@ -224,6 +225,7 @@ def _scenarios(cluster: Cluster, folder: Path) -> str:
         extra_env={
             "SOUVERAIN_PROFILES_DIR": str(shipped),
             "SOUVERAIN_LEASE": f"{NAMESPACE}/{LEASE}",
+            "SOUVERAIN_WEBHOOK_OWNER": ACCOUNT,
         },
     )
     second.starts = first.starts

@@ -331,7 +331,9 @@ def test_deleting_the_active_pod_hands_over_to_the_other(installed: Cluster, ten
     assert _escape_refused(installed, tenant)
 
 
-def test_helm_uninstall_leaves_the_crds_and_nothing_else(installed: Cluster, tenant: str) -> None:
+def test_helm_uninstall_leaves_the_crds_the_tenants_and_the_native_floor_and_nothing_else(
+    installed: Cluster, tenant: str
+) -> None:
     api = installed.api()
     helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", kubeconfig=installed.kubeconfig)
     crds = client.ApiextensionsV1Api(api).list_custom_resource_definition().items
@@ -355,6 +357,28 @@ def test_helm_uninstall_leaves_the_crds_and_nothing_else(installed: Cluster, ten
     ]
     assert left == []
     wait_for(lambda: not _operator_pods(client.CoreV1Api(api)), "the operator pods to go")
-    # The tenant's own objects stay: its SovereignNamespace and its Namespace.
+    # The webhook configurations the operator made go with the release's ClusterRole, which
+    # owns them: none is left calling a Service that is gone.
+    admission = client.AdmissionregistrationV1Api(api)
+
+    def webhooks_gone() -> bool:
+        names = [
+            w.metadata.name
+            for w in admission.list_mutating_webhook_configuration().items
+            + admission.list_validating_webhook_configuration().items
+        ]
+        return "souverain-placement" not in names
+
+    wait_for(webhooks_gone, "the garbage collector to delete the webhook configurations")
+    # The tenant's own objects stay: its SovereignNamespace and its Namespace; and so does
+    # the native floor: its pods are still pinned, and still cannot go abroad.
     assert Tenancy(api).status("sovereignnamespaces", tenant) is not None
     assert client.CoreV1Api(api).read_namespace(tenant).status.phase == "Active"
+    assert _escape_refused(installed, tenant)
+    pinned = client.CoreV1Api(installed.api(impersonate=TENANT)).create_namespaced_pod(
+        tenant, busybox_pod("after-uninstall", "sleep 1"), dry_run="All"
+    )
+    terms = pinned.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    assert any(
+        e.key == SOVEREIGN for t in terms.node_selector_terms for e in t.match_expressions or []
+    )

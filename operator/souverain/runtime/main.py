@@ -89,13 +89,38 @@ def wire(context: Context) -> Settler:
     )
 
 
+def webhook_owner(api: KubeApi, name: str) -> dict[str, Any] | None:
+    """The owner reference the webhook configurations carry: ``{}`` when no owner is
+    configured, None when the configured ClusterRole does not exist."""
+    if not name:
+        return {}
+    found = api.get("ClusterRole", name)
+    if found is None:
+        return None
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "name": name,
+        "uid": found["metadata"]["uid"],
+    }
+
+
 def activate(context: Context, settler: Settler, served: Any) -> None:
     """What a replica does when it becomes the active one, before kopf starts."""
     api = context.api
-    if served is not None:
+    owner = webhook_owner(api, context.webhook.owner)
+    if served is not None and owner is None:
+        log.warning(
+            "ClusterRole %s, which owns the webhook configurations, is gone (the release is "
+            "being uninstalled): the webhooks are left out, the native policies hold",
+            context.webhook.owner,
+        )
+    elif served is not None:
         for configuration in configurations(
             context.webhook, served, mutating_policies=context.placement.mutating_policies
         ):
+            if owner:
+                configuration["metadata"]["ownerReferences"] = [owner]
             api.apply(configuration)
             context.webhook_configurations[configuration["kind"]] = configuration
     else:
