@@ -72,7 +72,14 @@ def test_down_removes_containers_network_and_rules_it_made(
         dev.up()
         cluster = Cluster(dev.kubeconfig, "local")
         core = client.CoreV1Api(cluster.api())
-        core.create_namespaced_pod("default", busybox_pod("web", "exec httpd -f -p 8080"))
+        serve = "mkdir -p /tmp/www && echo souverain > /tmp/www/index.html"
+        core.create_namespaced_pod(
+            "default",
+            busybox_pod("web", f"{serve} && exec httpd -f -p 8080 -h /tmp/www", nodeName=FRENCH),
+        )
+        core.create_namespaced_pod(
+            "default", busybox_pod("client", "exec sleep 3600", nodeName=ABROAD)
+        )
         core.create_namespaced_service(
             "default",
             {
@@ -80,7 +87,18 @@ def test_down_removes_containers_network_and_rules_it_made(
                 "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
             },
         )
-        wait_for(lambda: phase_of(core, "default", "web") == "Running", "the pod to run")
+        for name in ("web", "client"):
+            wait_for(lambda n=name: phase_of(core, "default", n) == "Running", f"{name} to run")
+        # From one node's pod to the other's, through the Service's address (kube-proxy).
+        address = core.read_namespaced_service("web", "default").spec.cluster_ip
+        # busybox's nc, not its wget: the static wget of Debian's busybox crashes in a
+        # container with no /etc (glibc's resolver).
+        request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {address} 80"
+        fetch = ["exec", "client", "--", "sh", "-c", request]
+        wait_for(
+            lambda: cluster.kubectl(*fetch, check=False).stdout.strip().endswith("souverain"),
+            "the Service to answer across nodes",
+        )
         during = hostnet.snapshot()
         assert during != before, "real nodes should have made a bridge and rules"
         assert any("default/web" in rule for rule in during["iptables"])
@@ -142,6 +160,8 @@ def test_helm_install_with_defaults_runs_two_ready_operator_pods_on_real_nodes(
     assert all(_ready(pod) for pod in pods)
     assert {pod.spec.node_name for pod in pods} <= {FRENCH, ABROAD}
     for pod in pods:
+        # Probes answered: Ready, and never restarted by a failed liveness check.
+        assert pod.status.container_statuses[0].restart_count == 0
         [container] = pod.spec.containers
         assert container.readiness_probe is not None
         assert container.liveness_probe is not None
