@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from souverain.devcluster import hostnet
 from souverain.devcluster.cluster import DevCluster
+from souverain.devcluster.realnodes import RealNodesError
 from tests.support.cluster import Cluster, wait_for
 from tests.support.helm import CHART, NAMESPACE, helm
 from tests.support.placement import bind, wait_native_placement
@@ -177,6 +178,16 @@ def test_helm_install_with_defaults_runs_two_ready_operator_pods_on_real_nodes(
     assert "Read-only file system" in write.stderr
     logs = installed.kubectl("logs", "-n", NAMESPACE, name).stdout
     assert "Traceback" not in logs
+
+
+def test_a_second_cluster_with_real_nodes_is_refused_while_these_run(
+    installed: Cluster, archives: list[Path], tmp_path: Path
+) -> None:
+    second = DevCluster(tmp_path / "second", real_nodes=1, images=archives)
+    with pytest.raises(RealNodesError, match="real nodes already run on this machine"):
+        second.up()
+    assert second.state() is None, "nothing should have started"
+    assert client.CoreV1Api(installed.api()).read_node(FRENCH).status.conditions
 
 
 def test_the_webhook_is_reached_through_its_service(installed: Cluster) -> None:

@@ -31,6 +31,7 @@ from souverain.devcluster import hostnet
 from souverain.devcluster.binaries import require
 from souverain.devcluster.nodefiles import (
     PAUSE_IMAGE,
+    RUN_ROOT,
     NodePaths,
     bridge_name,
     containerd_command,
@@ -48,6 +49,26 @@ if TYPE_CHECKING:
 
 NODE_BINARIES = ("kubelet", "kube-proxy")
 REAL_NODE_LABEL = "souverain.io/real-node"
+
+
+OWNER_FILE = RUN_ROOT / "real-nodes-from"
+"""Which state dir the real nodes of this machine run from: one cluster at a time has
+them, since they share the machine's network and kube-proxy owns its KUBE-* chains."""
+
+
+def running_elsewhere(state_dir: Path) -> Path | None:
+    """The state dir of another cluster whose real nodes still run here, if any."""
+    try:
+        other = Path(OWNER_FILE.read_text().strip())
+    except OSError:
+        return None
+    if other == state_dir or not (other / "state.json").exists():
+        return None
+    try:
+        processes = State.load(other / "state.json").processes
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return other if any(pid_alive(p.pid) for p in processes) else None
 
 
 class RealNodesError(RuntimeError):
@@ -142,6 +163,13 @@ class RealNodes:
                 f"real nodes need the sandbox image {PAUSE_IMAGE}: build it with "
                 "'make node-images', or pass --image ARCHIVE"
             )
+        other = running_elsewhere(self.cluster.state_dir)
+        if other is not None:
+            raise RealNodesError(
+                f"real nodes already run on this machine, from {other} (they share its "
+                f"network and iptables); stop them with 'souverain dev-cluster down "
+                f"--state-dir {other}'"
+            )
         return require(NODE_BINARIES, self.cluster.binaries)
 
     def start(self, state: State, deadline: float) -> None:
@@ -151,6 +179,8 @@ class RealNodes:
         # Images are imported per node; give them time beyond the control plane's.
         deadline = max(deadline, time.monotonic() + 120 + 60 * len(self.specs))
         containerd = shutil.which("containerd") or "containerd"
+        OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
+        OWNER_FILE.write_text(str(self.cluster.state_dir))
         state.real = {
             "nodes": [spec.name for spec in self.specs],
             "undo": hostnet.setup(),
@@ -296,6 +326,9 @@ class RealNodes:
             Path(str(proxy)) if proxy else None,
             [bridge_name(index) for index in range(len(names))],
         )
+        with contextlib.suppress(OSError):
+            if OWNER_FILE.read_text() == str(self.cluster.state_dir):
+                OWNER_FILE.unlink()
         state.real = {}
         state.save(self.cluster.state_file)
         return stopped
