@@ -9,13 +9,10 @@ the preflight's own words. Where it can, a missing binary or image is built here
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from souverain.devcluster import hostnet
 from tests.support.repository import REPO
@@ -89,16 +86,3 @@ def busybox_pod(name: str, command: str, **spec: Any) -> dict[str, Any]:
 def phase_of(core: Any, namespace: str, name: str) -> str:
     pod = core.read_namespaced_pod(name, namespace)
     return str(pod.status.phase or "")
-
-
-def timed(condition: Callable[[], Any], what: str, timeout: float = 120.0) -> float:
-    """Seconds until ``condition`` holds (for a figure a test prints, never asserts)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            if condition():
-                return time.monotonic() - started
-        except client.exceptions.ApiException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -183,10 +183,11 @@ def snapshot() -> dict[str, list[str]]:
         return sorted(line for line in result.stdout.splitlines() if line.strip())
 
     builtin = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
-    rules = [line for line in lines("iptables-save") if line.startswith("-")]
+    saved = lines("iptables-save")
+    rules = [line for line in saved if line.startswith("-")]
     chains = [
         line.split()[0]
-        for line in lines("iptables-save")
+        for line in saved
         if line.startswith(":") and line.split()[0][1:] not in builtin
     ]
     return {

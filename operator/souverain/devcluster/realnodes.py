@@ -173,9 +173,9 @@ class RealNodes:
         return require(NODE_BINARIES, self.cluster.binaries)
 
     def start(self, state: State, deadline: float) -> None:
-        """Starts containerd and a kubelet per node and one kube-proxy; returns once every
-        real node is Ready and labelled."""
-        binaries = self.check()
+        """Starts containerd and a kubelet per node and one kube-proxy, once :meth:`check`
+        passed; returns once every real node is Ready and labelled."""
+        binaries = require(NODE_BINARIES, self.cluster.binaries)
         # Images are imported per node; give them time beyond the control plane's.
         deadline = max(deadline, time.monotonic() + 120 + 60 * len(self.specs))
         containerd = shutil.which("containerd") or "containerd"
@@ -205,11 +205,7 @@ class RealNodes:
                 state, f"containerd-{spec.name}", containerd_command(paths, containerd)
             )
             self._wait_containerd(paths, deadline)
-            self.load(paths, self.images)
-            if (
-                PAUSE_IMAGE
-                not in _ctr(paths.containerd_socket, "images", "ls", "-q").stdout.split()
-            ):
+            if PAUSE_IMAGE not in self.load(paths, self.images):
                 raise RealNodesError(
                     f"none of the image archives holds the sandbox image {PAUSE_IMAGE}; "
                     "build it with 'make node-images'"
@@ -251,7 +247,7 @@ class RealNodes:
             if result.returncode != 0:
                 raise RealNodesError(
                     f"containerd of {paths.root.name} could not import {archive}: "
-                    f"{result.stderr.strip().splitlines()[-1:]}"
+                    f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}"
                 )
         listed = _ctr(paths.containerd_socket, "images", "ls", "-q").stdout.split()
         return sorted(name for name in listed if not name.startswith("sha256:"))

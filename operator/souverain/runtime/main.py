@@ -108,7 +108,7 @@ def webhook_owner(api: KubeApi, name: str) -> dict[str, Any] | None:
 def activate(context: Context, settler: Settler, served: Any) -> None:
     """What a replica does when it becomes the active one, before kopf starts."""
     api = context.api
-    owner = webhook_owner(api, context.webhook.owner)
+    owner = webhook_owner(api, context.webhook.owner) if served is not None else {}
     if served is not None and owner is None:
         log.warning(
             "ClusterRole %s, which owns the webhook configurations, is gone (the release is "
