@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench-failover: $(STAMP) binaries ## two replicas; kill the active one (SIGKILL,
 
 bench-chaos: $(STAMP) binaries ## time to converge after each chaos event (API server/etcd restart, operator killed...)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_chaos.py $(if $(ROUNDS),--rounds $(ROUNDS))
+
+bench-real-nodes: $(STAMP) binaries real-nodes ## image size and build time, a cluster with 2 real nodes, helm install, the chart's failover (COLD=1: a cold image build too)
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_real_nodes.py $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(COLD),--cold)
 
 bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d), drift latency, failover, chaos
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
