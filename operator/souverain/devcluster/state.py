@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,12 +76,31 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel gives outgoing connections (32768 unless set)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port free on loopback at the time of asking."""
+    """A TCP port free on loopback at the time of asking, below the ephemeral range: a
+    port the kernel picks (bind to 0) is one it may also give an outgoing connection
+    before the component that was told it binds it ("address already in use")."""
+    floor = _ephemeral_floor()
+    for _ in range(200):
+        port = random.randint(max(1024, floor - 12000), floor - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
 
 
 def tail_of(path: Path, lines: int = 5) -> str:
