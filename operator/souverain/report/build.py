@@ -13,6 +13,7 @@ from souverain.api import SovereigntyProfileSpec
 from souverain.outcomes.egress import Floor, effective_egress
 from souverain.reconcile.qualification import qualifies
 from souverain.reconcile.residency import residency
+from souverain.report import images
 from souverain.report.schema import (
     EgressEntry,
     NamespaceReport,
@@ -165,6 +166,7 @@ def namespace_report(sns: Mapping[str, Any], state: ClusterState) -> NamespaceRe
                     ),
                 )
             )
+    images.add_images(report, state.pods.get(name, []), profile_name, spec, state.now)
     for node in sorted(used_nodes):
         labels = state.nodes.get(node, {})
         report.nodes.append(
@@ -278,6 +280,7 @@ def build_report(state: ClusterState, namespace: str | None = None) -> Report:
             compliant_pods=sum(1 for p in pods if p.compliant is True),
             non_compliant_pods=sum(1 for p in pods if p.compliant is False),
             pods_with_egress_outside_profile=sum(1 for p in pods if p.egress_outside_profile),
+            pods_with_images_outside_registries=images.pods_outside(namespaces),
             resident_volumes=sum(1 for v in volumes if v.resident is True),
             non_resident_volumes=sum(1 for v in volumes if v.resident is False),
         ),

@@ -106,6 +106,21 @@ def _namespace(part: NamespaceReport) -> str:
                 for v in part.volumes
             ),
         ),
+        "<h3>Images</h3>",
+        f"<p>Allowed registries: {_text(', '.join(part.allowed_registries) or 'any registry')}."
+        f" Images come from: {_text(', '.join(part.registries) or 'no registry')}.</p>",
+        _table(
+            ("image", "registry", "allowed", "pods"),
+            (
+                (
+                    _text(i.image),
+                    _text(i.registry or "not a reference souverain reads"),
+                    _yes_no(i.allowed),
+                    _text(", ".join(i.pods)),
+                )
+                for i in part.images
+            ),
+        ),
         "<h3>Egress</h3>",
         _table(
             ("NetworkPolicy", "kept by the operator", "allows"),
@@ -144,6 +159,10 @@ def render(report: Report) -> str:
         (
             "Pods whose egress reaches past the profile",
             str(summary.pods_with_egress_outside_profile),
+        ),
+        (
+            "Pods running images from outside the registries",
+            str(summary.pods_with_images_outside_registries),
         ),
         ("Resident volumes", str(summary.resident_volumes)),
         ("Non-resident volumes", str(summary.non_resident_volumes)),

@@ -19,10 +19,12 @@ from souverain.api import (
 from souverain.api.egress import network
 from souverain.api.resource import GROUP_VERSION
 from souverain.outcomes.egress import NAME_LABEL, PROFILE_LABEL, selects_only
+from souverain.outcomes.images import ANY_REGISTRY
 from souverain.reconcile import egress
 from souverain.reconcile.qualification import qualified_nodes, qualifies
 from souverain.reconcile.residency import residency
 from souverain.report.build import ClusterState
+from souverain.report.images import refused_images
 from souverain.report.schema import Part
 
 
@@ -38,6 +40,8 @@ class PlannedNamespace(Part):
     """The namespace's extra egress the allow-list would refuse."""
     refused_network_policies: list[str] = Field(default_factory=list)
     """Tenant NetworkPolicies whose egress would reach outside the allow-list."""
+    refused_images: list[str] = Field(default_factory=list)
+    """Pods running images from outside the registries, as ``pod: image is repository``."""
 
 
 class Plan(Part):
@@ -47,6 +51,8 @@ class Plan(Part):
     name: str
     profile: str
     qualified_nodes: list[str] = Field(default_factory=list)
+    allowed_registries: list[str] = Field(default_factory=list)
+    """The registries images may come from; empty means any registry."""
     namespaces: list[PlannedNamespace] = Field(default_factory=list)
 
     @property
@@ -56,6 +62,7 @@ class Plan(Part):
             or n.non_resident_volumes
             or n.refused_egress
             or n.refused_network_policies
+            or n.refused_images
             for n in self.namespaces
         )
 
@@ -138,6 +145,7 @@ def _namespace_effect(
         found = residency(volume, profile, spec, state.nodes)
         if found.status == "False":
             effect.non_resident_volumes.append(f"{claim['metadata']['name']}: {found.message}")
+    effect.refused_images = refused_images(state.pods.get(name, []), spec)
     if sns is not None:
         effect.refused_egress = egress.egress_outside_profile(sns.spec.egress, spec.egress)
     for policy in state.network_policies.get(name, []):
@@ -208,6 +216,7 @@ def plan(obj: Mapping[str, Any], state: ClusterState) -> Plan:
         name=name,
         profile=profile,
         qualified_nodes=qualified_nodes(state.nodes, spec.node_requirements),
+        allowed_registries=list(spec.images.allowed_registries),
         namespaces=[
             _namespace_effect(target, profile, spec, sns_model, state)
             for target, sns_model in targets
@@ -220,6 +229,7 @@ def describe(result: Plan) -> str:
     lines = [
         f"{result.kind} {result.name} (profile {result.profile})",
         f"  qualified nodes: {', '.join(result.qualified_nodes) or 'none'}",
+        f"  allowed registries: {', '.join(result.allowed_registries) or ANY_REGISTRY}",
     ]
     if not result.namespaces:
         lines.append("  no sovereign namespace is bound to it")
@@ -230,6 +240,7 @@ def describe(result: Plan) -> str:
             ("volumes that would be non-resident", namespace.non_resident_volumes),
             ("extra egress that would be refused", namespace.refused_egress),
             ("tenant NetworkPolicies that would be refused", namespace.refused_network_policies),
+            ("pods whose images would be refused", namespace.refused_images),
         ):
             lines.append(f"    {title}: {'none' if not items else ''}")
             lines += [f"      - {item}" for item in items]

@@ -78,10 +78,27 @@ class EgressEntry(Part):
     """Destinations it allows, in words."""
 
 
+class ImageEntry(Part):
+    """An image the namespace's pods run, and the registry it comes from."""
+
+    image: str
+    """The reference as the pods write it."""
+    registry: str | None = None
+    """The registry the container runtime pulls it from; empty when it cannot be read."""
+    repository: str | None = None
+    """The registry and path it names, as the profile's allowedRegistries are compared."""
+    allowed: bool | None = None
+    """Whether the profile's registries cover it (every image when the profile lists
+    none); empty without a readable profile."""
+    pods: list[str] = Field(default_factory=list)
+    """The pods that run it."""
+
+
 ViolationKind = Literal[
     "PodOnUnqualifiedNode",
     "PodEgressOutsideProfile",
     "NonResidentVolume",
+    "ImageOutsideRegistries",
     "EgressOutsideProfile",
     "NotReady",
 ]
@@ -112,6 +129,11 @@ class NamespaceReport(Part):
     pods: list[PodEntry] = Field(default_factory=list)
     volumes: list[VolumeEntry] = Field(default_factory=list)
     egress: list[EgressEntry] = Field(default_factory=list)
+    allowed_registries: list[str] = Field(default_factory=list)
+    """The profile's images.allowedRegistries; empty means any registry."""
+    images: list[ImageEntry] = Field(default_factory=list)
+    registries: list[str] = Field(default_factory=list)
+    """The registries the namespace's images come from."""
     enforcement_layers: list[str] = Field(default_factory=list)
     """Mechanisms enforcing the profile in this namespace on this cluster."""
     violations: list[Violation] = Field(default_factory=list)
@@ -123,6 +145,7 @@ class Summary(Part):
     compliant_pods: int
     non_compliant_pods: int
     pods_with_egress_outside_profile: int = 0
+    pods_with_images_outside_registries: int = 0
     resident_volumes: int
     non_resident_volumes: int
 
