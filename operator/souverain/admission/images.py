@@ -112,19 +112,20 @@ _REPOSITORY: Final = (
 )
 
 _REFUSAL: Final = (
-    "!r.image.matches(" + cel_string(REFERENCE_GRAMMAR) + ")"
+    f"!r.image.matches({cel_string(REFERENCE_GRAMMAR)})"
     " ? r.field + ' ' + (r.image == '' ? 'is empty' : '\"' + r.image + '\"'"
     " + ' is not an image reference souverain can read')"
-    " + '; write registry/path[:tag][@digest] with a registry' + " + _ALLOWS + ""
-    " : r.image.matches(" + cel_string(IMAGE_ID) + ")"
+    f" + '; write registry/path[:tag][@digest] with a registry' + {_ALLOWS}"
+    f" : r.image.matches({cel_string(IMAGE_ID)})"
     " ? r.field + ' \"' + r.image + '\" reads as the ID of an image already on the node,"
     " which could come from any registry; name the image by registry and path, with a"
-    " registry' + " + _ALLOWS + ""
+    f" registry' + {_ALLOWS}"
     " : !variables.allowed.exists(e, r.repository == e || r.repository.startsWith(e + '/'))"
     " ? r.field + ' ' + r.image + ' is ' + r.repository + ', which is not from a registry'"
-    " + " + _ALLOWS + ""
+    f" + {_ALLOWS}"
     " : ''"
 )
+"""CEL: why the reference ``r`` is refused, or ''."""
 
 
 def _variables(spec: str, path: str) -> list[dict[str, str]]:
