@@ -506,15 +506,16 @@ INVALID_ENTRIES = {
 
 
 @pytest.mark.parametrize("entry", INVALID_ENTRIES.values(), ids=list(INVALID_ENTRIES))
-def test_the_crd_refuses_an_entry_it_cannot_compare(api: Any, owner: Owner, entry: str) -> None:
-    message = refused(
+def test_the_crd_refuses_an_entry_it_cannot_compare(
+    api: Any, souverain_crds: None, entry: str
+) -> None:
+    refused(
         lambda: Tenancy(api).profile(unique("bad-images"), images={"allowedRegistries": [entry]}),
         "spec.images.allowedRegistries[0]",
     )
-    assert "spec.images.allowedRegistries[0]" in message
 
 
-def test_the_crd_refuses_the_legacy_docker_hub_name(api: Any, owner: Owner) -> None:
+def test_the_crd_refuses_the_legacy_docker_hub_name(api: Any, souverain_crds: None) -> None:
     refused(
         lambda: Tenancy(api).profile(
             unique("bad-images"), images={"allowedRegistries": ["index.docker.io/library"]}
@@ -529,7 +530,7 @@ def _explained(cluster: Cluster, what: str) -> str | None:
     return " ".join(result.stdout.split()) if result.returncode == 0 else None
 
 
-def test_kubectl_explains_the_field(cluster: Cluster, owner: Owner) -> None:
+def test_kubectl_explains_the_field(cluster: Cluster, souverain_crds: None) -> None:
     text = wait_for(
         lambda: _explained(cluster, "sovereigntyprofile.spec.images.allowedRegistries"),
         "kubectl explain to answer",
