@@ -40,6 +40,7 @@ from souverain.api.resource import (
     condition_column,
     condition_reason_column,
 )
+from souverain.labels import POD_SECURITY_PREFIX
 
 OwnerKind = Literal["User", "Group", "ServiceAccount"]
 DeletionPolicy = Literal["Retain", "Delete"]
@@ -66,16 +67,27 @@ NAME_LABEL_RULE = Rule(
 )
 
 
+POD_SECURITY_LABELS_RULE = Rule(
+    f"self.all(k, !k.startsWith('{POD_SECURITY_PREFIX}'))",
+    f"label keys under {POD_SECURITY_PREFIX} are set from the profile's spec.podSecurity",
+)
+
+
 def _without_name_label(labels: dict[str, str]) -> dict[str, str]:
     if NAMESPACE_NAME_LABEL in labels:
         raise ValueError(NAME_LABEL_RULE.message)
+    if any(key.startswith(POD_SECURITY_PREFIX) for key in labels):
+        raise ValueError(POD_SECURITY_LABELS_RULE.message)
     return labels
 
 
 NamespaceLabels = Annotated[
     dict[QualifiedName, LabelValue],
     Field(
-        max_length=64, json_schema_extra=merged(_keys_rules("label"), validated(NAME_LABEL_RULE))
+        max_length=64,
+        json_schema_extra=merged(
+            _keys_rules("label"), validated(NAME_LABEL_RULE, POD_SECURITY_LABELS_RULE)
+        ),
     ),
     AfterValidator(_without_name_label),
 ]

@@ -31,6 +31,7 @@ NodeOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 TolerationOperator = Literal["Equal", "Exists"]
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 EnforcementMode = Literal["Enforce", "Audit"]
+PodSecurityLevel = Literal["baseline", "restricted"]
 VolumeType = Literal[
     "awsElasticBlockStore",
     "azureDisk",
@@ -192,6 +193,27 @@ class Storage(SpecModel):
     other volume types; all others are refused."""
 
 
+class PodSecurity(SpecModel):
+    """The Pod Security Standard the API server holds pods of bound namespaces to.
+
+    The operator sets it as the namespace's pod-security.kubernetes.io/enforce and warn
+    labels, which tenants cannot change; the API server's PodSecurity admission refuses
+    pods that break it, with the operator stopped too.
+    """
+
+    level: PodSecurityLevel = "baseline"
+    """baseline refuses the known privilege escalations (privileged containers, host
+    namespaces, hostPath volumes, host ports, added capabilities); restricted also
+    requires pods to run as non-root with every capability dropped and a seccomp profile."""
+    version: str = Field(
+        default="latest",
+        max_length=16,
+        pattern=r"^(latest|v1\.[0-9]{1,3})$",
+    )
+    """The version of the standard (v1.NN, or latest): the checks of that Kubernetes
+    release, whatever the API server's own version."""
+
+
 class Enforcement(SpecModel):
     """What happens to objects that break the profile."""
 
@@ -216,6 +238,10 @@ class SovereigntyProfileSpec(SpecModel):
     """Destinations pods of bound namespaces may reach; all other egress is denied."""
     storage: Storage = Field(default_factory=Storage)
     """Storage classes and topology allowed for persistent data."""
+    pod_security: PodSecurity = Field(
+        default_factory=PodSecurity, json_schema_extra=default_object()
+    )
+    """The Pod Security Standard pods of bound namespaces are held to (baseline by default)."""
     enforcement: Enforcement = Field(
         default_factory=Enforcement, json_schema_extra=default_object()
     )
