@@ -163,5 +163,5 @@ def test_the_profile_s_pod_security_level_is_the_namespace_s() -> None:
 
 
 def test_a_sovereign_namespace_cannot_ask_for_pod_security_labels() -> None:
-    with pytest.raises(ValidationError, match="spec.podSecurity"):
+    with pytest.raises(ValidationError, match=r"spec\.podSecurity"):
         tenant(labels={"pod-security.kubernetes.io/enforce": "privileged"})
