@@ -94,6 +94,7 @@ KINDS: Final = {
     "Namespace": Kind("v1", "namespaces", False),
     "Node": Kind("v1", "nodes", False),
     "Pod": Kind("v1", "pods", True),
+    "Service": Kind("v1", "services", True),
     "Event": Kind("v1", "events", True),
     "Secret": Kind("v1", "secrets", True),
     "PersistentVolumeClaim": Kind("v1", "persistentvolumeclaims", True),

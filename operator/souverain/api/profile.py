@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import ConfigDict, Field
 
 from souverain.api.conditions import READY, Condition
-from souverain.api.egress import ProfileEgress
+from souverain.api.egress import CanonicalCIDR, ProfileEgress
 from souverain.api.markers import Rule, atomic_list, default_object, map_list, set_list, validated
 from souverain.api.names import (
     DNS_LABEL_PATTERN,
@@ -193,6 +193,44 @@ class Storage(SpecModel):
     other volume types; all others are refused."""
 
 
+class Exposure(SpecModel):
+    """How tenants may expose their Services outside the cluster; by default they may not.
+
+    A Service of type LoadBalancer or NodePort, or with externalIPs, is refused in bound
+    namespaces unless the field that allows it is true here. externalIPs also let a
+    tenant take over traffic to any address (CVE-2020-8554).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validated(
+            Rule(
+                "!has(self.loadBalancerIPRanges) || size(self.loadBalancerIPRanges) == 0"
+                " || self.loadBalancer",
+                "loadBalancerIPRanges apply only when loadBalancer is true",
+                field_path=".loadBalancerIPRanges",
+            )
+        )
+    )
+
+    load_balancer: bool = False
+    """Whether tenants may create Services of type LoadBalancer. Unless nodePort is true
+    too, such a Service must set allocateLoadBalancerNodePorts to false, since node ports
+    expose it on every node."""
+    load_balancer_ip_ranges: list[CanonicalCIDR] = Field(
+        default_factory=list,
+        max_length=32,
+        alias="loadBalancerIPRanges",
+        json_schema_extra=set_list(),
+    )
+    """Addresses a LoadBalancer Service may ask for in spec.loadBalancerIP, and that the
+    report expects in its status; empty: whatever address the load balancer gives."""
+    node_port: bool = False
+    """Whether tenants may create Services of type NodePort, reachable on every node."""
+    external_ips: bool = Field(default=False, alias="externalIPs")
+    """Whether tenants may set spec.externalIPs, which makes nodes take traffic for those
+    addresses, whoever owns them."""
+
+
 class PodSecurity(SpecModel):
     """The Pod Security Standard the API server holds pods of bound namespaces to.
 
@@ -238,6 +276,8 @@ class SovereigntyProfileSpec(SpecModel):
     """Destinations pods of bound namespaces may reach; all other egress is denied."""
     storage: Storage = Field(default_factory=Storage)
     """Storage classes and topology allowed for persistent data."""
+    exposure: Exposure = Field(default_factory=Exposure, json_schema_extra=default_object())
+    """Whether Services of bound namespaces may be reached from outside the cluster."""
     pod_security: PodSecurity = Field(
         default_factory=PodSecurity, json_schema_extra=default_object()
     )

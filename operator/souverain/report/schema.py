@@ -78,11 +78,40 @@ class EgressEntry(Part):
     """Destinations it allows, in words."""
 
 
+class ServiceEntry(Part):
+    """A Service of the namespace that can be reached from outside the cluster."""
+
+    name: str
+    type: str
+    """ClusterIP, NodePort, LoadBalancer or ExternalName."""
+    node_ports: list[int] = Field(default_factory=list)
+    """The node ports it opens on every node."""
+    external_ips: list[str] = Field(default_factory=list, alias="externalIPs")
+    load_balancer_addresses: list[str] = Field(default_factory=list)
+    """The addresses its load balancer gave (status.loadBalancer.ingress)."""
+    outside_profile: list[str] = Field(default_factory=list)
+    """What of that the profile's spec.exposure does not allow."""
+
+
+class PodSecurityEntry(Part):
+    """The Pod Security Standard the API server holds the namespace's pods to."""
+
+    level: str
+    """The level the profile asks for (spec.podSecurity.level)."""
+    version: str
+    enforced: str | None = None
+    """The namespace's pod-security.kubernetes.io/enforce label as it is; empty when it
+    has none."""
+    enforced_version: str | None = None
+
+
 ViolationKind = Literal[
     "PodOnUnqualifiedNode",
     "PodEgressOutsideProfile",
     "NonResidentVolume",
     "EgressOutsideProfile",
+    "ServiceExposed",
+    "PodSecurityNotEnforced",
     "NotReady",
 ]
 
@@ -112,6 +141,9 @@ class NamespaceReport(Part):
     pods: list[PodEntry] = Field(default_factory=list)
     volumes: list[VolumeEntry] = Field(default_factory=list)
     egress: list[EgressEntry] = Field(default_factory=list)
+    services: list[ServiceEntry] = Field(default_factory=list)
+    """Services reachable from outside the cluster (LoadBalancer, NodePort, externalIPs)."""
+    pod_security: PodSecurityEntry | None = None
     enforcement_layers: list[str] = Field(default_factory=list)
     """Mechanisms enforcing the profile in this namespace on this cluster."""
     violations: list[Violation] = Field(default_factory=list)
