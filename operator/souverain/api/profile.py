@@ -228,7 +228,7 @@ class Exposure(SpecModel):
     """Whether tenants may create Services of type NodePort, reachable on every node."""
     external_ips: bool = Field(default=False, alias="externalIPs")
     """Whether tenants may set spec.externalIPs, which makes nodes take traffic for those
-    addresses, whoever owns them."""
+    addresses, whoever owns them (CVE-2020-8554)."""
 
 
 class PodSecurity(SpecModel):
