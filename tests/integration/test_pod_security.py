@@ -346,3 +346,9 @@ def test_kubectl_explain_describes_the_level(cluster: Cluster, souverain_crds: N
     )
     assert "Pod Security Standard" in found
     assert "restricted" in found
+
+
+def test_kubectl_get_shows_the_level(cluster: Cluster, owner: Any) -> None:
+    found = cluster.kubectl("get", "sp", PROFILE, "-o", "wide").stdout.splitlines()
+    header, row = found[0].split(), found[1].split()
+    assert dict(zip(header, row, strict=False))["PODSECURITY"] == "baseline"

@@ -322,6 +322,13 @@ class SovereigntyProfile(CustomResource):
                 "Namespaces", "integer", ".status.namespaces", "SovereignNamespaces bound to it."
             ),
             PrinterColumn(
+                "PodSecurity",
+                "string",
+                ".spec.podSecurity.level",
+                "The Pod Security Standard bound namespaces enforce.",
+                priority=1,
+            ),
+            PrinterColumn(
                 "Evict",
                 "boolean",
                 ".spec.enforcement.evictNonCompliant",
