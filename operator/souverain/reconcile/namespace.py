@@ -213,7 +213,9 @@ def plan_namespace(
         "True",
         c.NAMESPACE_CREATED if created else c.RECONCILED,
         f"Namespace {name} is bound to SovereigntyProfile {profile_name}"
-        + (" (created)." if created else "."),
+        + (" (created)" if created else "")
+        + f"; its pods are held to Pod Security level {profile.pod_security.level}"
+        f" ({profile.pod_security.version}).",
     )
     if profile_deleting:
         namespace_condition = cond(

@@ -160,6 +160,8 @@ def test_the_profile_s_pod_security_level_is_the_namespace_s() -> None:
     assert found[labels.POD_SECURITY_ENFORCE] == "restricted"
     assert found[labels.POD_SECURITY_ENFORCE_VERSION] == "v1.35"
     assert found[labels.POD_SECURITY_WARN] == "restricted"
+    ready = next(c for c in plan.conditions if c.type == "NamespaceReady")
+    assert "Pod Security level restricted (v1.35)" in ready.message
 
 
 def test_a_sovereign_namespace_cannot_ask_for_pod_security_labels() -> None:
