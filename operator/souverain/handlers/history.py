@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from souverain.history.chain import History, Scope, Violation
+from souverain.history.location import COMPONENT, COMPONENT_VALUE, config_map_name
 from souverain.history.record import anchor, everything, observe
 from souverain.history.verify import anchor_of
 from souverain.kubeapi import KubeApi, describe
@@ -26,16 +27,8 @@ from souverain.settings import history_namespace
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "app.kubernetes.io/component"
-COMPONENT_VALUE = "violation-history"
-SELECTOR = f"{COMPONENT}={COMPONENT_VALUE}"
-"""Selects every history ConfigMap (the report lists them with it)."""
 ATTEMPTS = 5
 """Appends tried again after a conflict (another writer changed the ConfigMap)."""
-
-
-def config_map_name(namespace: str) -> str:
-    return f"souverain-history-{namespace}"
 
 
 def config_map(namespace: str, history: History, version: str | None) -> dict[str, Any]:
