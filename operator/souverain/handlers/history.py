@@ -76,8 +76,10 @@ def _append(
     api, term, home = context.api, context.history, history_namespace()
     name = config_map_name(namespace)
     for _ in range(ATTEMPTS):
-        sns = api.get("SovereignNamespace", namespace)
-        if sns is None:
+        # The informer's copy: its anchor may lag the last status write, which the
+        # check before appending allows as long as it points into the chain.
+        sns = context.snapshot.sovereign_namespaces.get(namespace)
+        if sns is None or (sns["metadata"].get("deletionTimestamp") and not released):
             return
         stored = api.get("ConfigMap", name, home)
         history = History.from_data((stored or {}).get("data"))
