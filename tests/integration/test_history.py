@@ -73,6 +73,13 @@ class Setting:
     def anchor(self) -> dict[str, Any]:
         return dict(self.tenancy.status("sovereignnamespaces", TENANT).get("history") or {})
 
+    def anchored(self) -> dict[str, Any]:
+        """The anchor, once it names the head (the status is written after the records)."""
+        return wait_for(
+            lambda: (a := self.anchor()).get("head") == self.history().head and a,
+            "the anchor to reach the head",
+        )
+
 
 def report(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -120,11 +127,8 @@ def test_a_violation_is_recorded_with_its_start_and_its_end(setting: Setting) ->
     record = next(r for r in ended.records() if r["event"] == "start")
     assert record["kind"] == "PodOnUnqualifiedNode"
     assert setting.node in record["message"]
-    anchor = wait_for(
-        lambda: (a := setting.anchor()).get("records") == setting.history().count and a,
-        "the anchor to reach the head",
-    )
-    assert anchor["head"] == setting.history().head
+    anchor = setting.anchored()
+    assert anchor["records"] == setting.history().count
     assert anchor["configMap"] == f"{HOME}/{MAP}"
 
 
@@ -134,6 +138,7 @@ def test_the_history_survives_a_restart(setting: Setting) -> None:
     setting.operator.start()
     after = setting.wait_event(("observer", None), after=len(before.lines))
     assert after.lines[: len(before.lines)] == before.lines
+    setting.anchored()
     result = report(setting.cluster, "--verify", "--namespace", TENANT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith(f"{TENANT}: intact, {after.count} record(s)")
@@ -179,6 +184,7 @@ def test_the_history_survives_a_failover(setting: Setting) -> None:
     assert observers[-2:] == ["replica-a", "replica-b"]
     setting.operator.start()
     setting.wait_event(("observer", None), after=len(after.lines))
+    setting.anchored()
     result = report(setting.cluster, "--verify", "--namespace", TENANT)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -203,6 +209,7 @@ def test_a_tenant_can_neither_read_nor_change_the_history(setting: Setting) -> N
 
 
 def test_since_shows_the_intervals_and_the_clean_periods(setting: Setting, tmp_path: Path) -> None:
+    setting.anchored()
     result = report(setting.cluster, "--namespace", TENANT, "--since", "2020-01-01")
     assert result.returncode == 0, result.stderr
     part = Report.model_validate(json.loads(result.stdout)).namespaces[0]

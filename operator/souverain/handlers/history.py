@@ -63,6 +63,10 @@ def record(
             _append(context, namespace, found, scope, now, released)
         except (ApiException, OSError) as error:
             log.warning("The history of %s was not written: %s", namespace, describe(error))
+        except (ValueError, TypeError, KeyError) as error:
+            log.warning(
+                "The history of %s cannot be read (%r): it is left as it is", namespace, error
+            )
 
 
 def _append(

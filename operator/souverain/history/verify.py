@@ -61,8 +61,9 @@ def verify(
         noted = _last_noted(history)
         if noted >= 0:
             noted_record = parse_line(lines[noted]) or {}
+            found_seq = noted_record.get("seq")
             start, prev = noted + 1, str(noted_record["hash"])
-            seq = int(noted_record.get("seq", 0)) + 1
+            seq = (found_seq if isinstance(found_seq, int) else history.base.dropped + noted) + 1
     elif history.base_garbled:
         return Verdict(count, "the base (base.json) cannot be read", history.base.dropped)
     hashes: dict[int, str] = {}

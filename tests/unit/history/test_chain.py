@@ -202,3 +202,24 @@ def test_records_stay_small() -> None:
     largest = len(history.lines[0].encode())
     # The longest record, MAX_RECORDS times, with the base: still under a ConfigMap's 1 MiB.
     assert largest * MAX_RECORDS + 64 * 1024 < 1024 * 1024
+
+
+def test_a_garbled_config_map_is_kept_and_noted() -> None:
+    garbled = History.from_data({"records.jsonl": "garbage\n[1, 2]\n", "base.json": "{bad"})
+    assert garbled.base_garbled
+    assert "base" in str(verify(garbled, None).problem)
+    noted, problem = observe(garbled, None, [], everything, T0, "a", first_in_term=True)
+    assert problem is not None
+    assert noted.lines[:2] == ("garbage", "[1, 2]")
+    assert [r["event"] for r in noted.records()] == ["broken", "observer"]
+    again, problem = observe(
+        noted,
+        anchor(noted, "x/y"),
+        [],
+        everything,
+        T0 + timedelta(hours=7),
+        "a",
+        first_in_term=False,
+    )
+    assert problem is None
+    assert [r["event"] for r in again.records()][-1] == "checkpoint"
