@@ -97,6 +97,7 @@ KINDS: Final = {
     "Service": Kind("v1", "services", True),
     "Event": Kind("v1", "events", True),
     "Secret": Kind("v1", "secrets", True),
+    "ConfigMap": Kind("v1", "configmaps", True),
     "PersistentVolumeClaim": Kind("v1", "persistentvolumeclaims", True),
     "PersistentVolume": Kind("v1", "persistentvolumes", False),
     "StorageClass": Kind("storage.k8s.io/v1", "storageclasses", False),

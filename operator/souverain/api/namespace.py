@@ -146,6 +146,20 @@ class SovereignNamespaceSpec(SpecModel):
     """Retain keeps the Namespace and its data when this object is deleted; Delete removes it."""
 
 
+class HistoryAnchor(StatusModel):
+    """The head of the namespace's violation history, kept here where tenants cannot
+    write, so that deleting the last records of the history is evident."""
+
+    config_map: str = Field(max_length=317)
+    """namespace/name of the ConfigMap holding the records."""
+    records: int = Field(ge=0)
+    """Records since the history began, dropped ones included."""
+    head: str = Field(max_length=64, pattern="^[0-9a-f]{64}$")
+    """sha256 of the last record."""
+    base: str = Field(max_length=64, pattern="^[0-9a-f]{64}$")
+    """sha256 of the base the retained records begin from (what was dropped)."""
+
+
 class SovereignNamespaceStatus(StatusModel):
     """What the operator observed about the namespace."""
 
@@ -167,6 +181,8 @@ class SovereignNamespaceStatus(StatusModel):
         default_factory=list, max_length=128, json_schema_extra=atomic_list()
     )
     """Egress rules no mechanism of this cluster can enforce, such as FQDNs without Cilium."""
+    history: HistoryAnchor | None = None
+    """The anchor of the namespace's violation history (souverain report --verify)."""
 
 
 class SovereignNamespace(CustomResource):

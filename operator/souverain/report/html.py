@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from html import escape
 
 from souverain.report.schema import NamespaceReport, Report
+from souverain.report.timeline import STYLE as TIMELINE_STYLE
+from souverain.report.timeline import history_section
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #1d2330; }
@@ -161,6 +163,8 @@ def _namespace(part: NamespaceReport) -> str:
         if part.violations
         else '<p class="ok">None.</p>',
     ]
+    if part.history is not None:
+        sections.append(history_section(part.history))
     return "\n".join(sections)
 
 
@@ -191,7 +195,7 @@ def render(report: Report) -> str:
 <head>
 <meta charset="utf-8">
 <title>souverain residency report</title>
-<style>{STYLE}</style>
+<style>{STYLE}{TIMELINE_STYLE}</style>
 </head>
 <body>
 <h1>Residency report</h1>

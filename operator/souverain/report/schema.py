@@ -128,6 +128,50 @@ class Violation(Part):
     observed it."""
 
 
+class HistoryInterval(Part):
+    """A violation as the namespace's history recorded it."""
+
+    kind: str
+    object: str
+    """Kind/name of the object concerned."""
+    message: str = ""
+    start: datetime
+    """When the operator first observed it."""
+    end: datetime | None = None
+    """When the operator no longer observed it; empty while it is open (until now)."""
+    started_before: bool = False
+    """It began before the oldest record kept: start is where the kept records begin."""
+
+
+class Stretch(Part):
+    """A span of time."""
+
+    start: datetime
+    end: datetime
+
+
+class NamespaceHistory(Part):
+    """What the namespace's violation history says of [since, until]."""
+
+    since: datetime
+    until: datetime
+    """When the report was made: open violations last until then."""
+    records: int
+    """Records since the history began, dropped ones included."""
+    chain: str
+    """``intact``, or the first problem ``souverain report --verify`` finds."""
+    covered: list[Stretch] = Field(default_factory=list)
+    """When the operator observed the namespace (from a genesis or observer record to
+    the last record of that observer)."""
+    violations: list[HistoryInterval] = Field(default_factory=list)
+    clean: list[Stretch] = Field(default_factory=list)
+    """Observed stretches with no violation at all."""
+    unobserved: list[Stretch] = Field(default_factory=list)
+    """Stretches between two observers, when nothing was observed."""
+    statements: list[str] = Field(default_factory=list)
+    """The history in words, in time order."""
+
+
 class NamespaceReport(Part):
     """One sovereign namespace."""
 
@@ -147,6 +191,8 @@ class NamespaceReport(Part):
     enforcement_layers: list[str] = Field(default_factory=list)
     """Mechanisms enforcing the profile in this namespace on this cluster."""
     violations: list[Violation] = Field(default_factory=list)
+    history: NamespaceHistory | None = None
+    """The violation history since the date ``souverain report --since`` names."""
 
 
 class Summary(Part):
