@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,11 +81,15 @@ bench-chaos: $(STAMP) binaries ## time to converge after each chaos event (API s
 bench-real-nodes: $(STAMP) binaries real-nodes ## image size and build time, a cluster with 2 real nodes, helm install, the chart's failover (COLD=1: a cold image build too)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_real_nodes.py $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(COLD),--cold)
 
-bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d), drift latency, failover, chaos
+bench-history: $(STAMP) ## bytes of one namespace's violation history after 1,000 violations, and one append's cost
+	$(BIN)/python tools/bench_history.py
+
+bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d), drift latency, failover, chaos, history size
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_placement.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_failover.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_chaos.py $(if $(ROUNDS),--rounds $(ROUNDS))
+	$(BIN)/python tools/bench_history.py
 
 clean: ## remove the venv and local state (keeps the binary cache)
 	rm -rf $(VENV) .souverain .pytest_cache .mypy_cache .ruff_cache

@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from souverain.devcluster.command import add_dev_cluster_parser
-from souverain.settings import RunOptions, WebhookOptions
+from souverain.settings import RunOptions, WebhookOptions, history_namespace
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -49,6 +50,8 @@ def _crds(args: argparse.Namespace) -> int:
 
 VIOLATIONS_FOUND = 3
 """Exit code of ``souverain report --fail-on-violation`` when the report lists violations."""
+HISTORY_BROKEN = 4
+"""Exit code of ``souverain report --verify`` when a namespace's history does not verify."""
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 the input or the cluster cannot be used (one line on stderr"
@@ -73,6 +76,8 @@ def _report(args: argparse.Namespace) -> int:
 
         sys.stdout.write(json_schema())
         return 0
+    if args.verify:
+        return _verify(args)
     try:
         state = cluster_state(args.namespace)
     except ClusterError as error:
@@ -80,6 +85,20 @@ def _report(args: argparse.Namespace) -> int:
     report = build_report(state, args.namespace)
     if args.namespace and not report.namespaces:
         return _failed(f"{args.namespace} is not a SovereignNamespace")
+    if args.since is not None:
+        from souverain.report.evidence import cluster_histories
+        from souverain.report.history import timeline
+
+        try:
+            found = {h.namespace: h for h in cluster_histories(args.history_namespace)}
+        except ClusterError as error:
+            return _failed(str(error))
+        for part in report.namespaces:
+            if part.name in found:
+                stored = found[part.name]
+                part.history = timeline(
+                    stored.history, stored.verdict(), args.since, report.generated_at
+                )
     if args.format == "html":
         text = render(report)
     else:
@@ -99,6 +118,33 @@ def _report(args: argparse.Namespace) -> int:
     if args.fail_on_violation and report.summary.violations:
         return VIOLATIONS_FOUND
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """``souverain report --verify``: one line per namespace, and whether every chain holds."""
+    from souverain.report.collect import ClusterError
+    from souverain.report.evidence import cluster_histories, verdict_line
+
+    try:
+        found = cluster_histories(args.history_namespace, args.namespace)
+    except ClusterError as error:
+        return _failed(str(error))
+    if args.namespace and not found:
+        return _failed(f"{args.namespace} has no SovereignNamespace and no history")
+    for stored in found:
+        print(verdict_line(stored))
+    return 0 if all(stored.verdict().intact for stored in found) else HISTORY_BROKEN
+
+
+def since_date(text: str) -> datetime:
+    """``--since``: an ISO date (midnight UTC) or date and time (UTC unless it says)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date (2026-11-01) or date and time (2026-11-01T08:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _documents(source: str) -> list[object]:
@@ -243,7 +289,8 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="the residency report of the cluster or of one namespace",
-        epilog=f"{EXIT_CODES}; {VIOLATIONS_FOUND} violations found with --fail-on-violation.",
+        epilog=f"{EXIT_CODES}; {VIOLATIONS_FOUND} violations found with --fail-on-violation;"
+        f" {HISTORY_BROKEN} a history does not verify, with --verify.",
     )
     report.add_argument("--namespace", help="only this sovereign namespace")
     report.add_argument("--format", choices=("json", "html"), default="json")
@@ -255,6 +302,26 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--schema", action="store_true", help="print the report's JSON schema and exit"
+    )
+    report.add_argument(
+        "--since",
+        type=since_date,
+        metavar="DATE",
+        help="add each namespace's violation history from DATE (ISO date or date and time)"
+        " to now: violations with start and end, clean and unobserved stretches",
+    )
+    report.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every namespace's history chain, one line each; exit with code"
+        f" {HISTORY_BROKEN} naming the first broken record when one does not verify",
+    )
+    report.add_argument(
+        "--history-namespace",
+        default=history_namespace(),
+        metavar="NAMESPACE",
+        help="where the operator keeps the histories (default: $SOUVERAIN_HISTORY_NAMESPACE"
+        " or souverain-system)",
     )
     report.set_defaults(handler=_report)
 

@@ -27,6 +27,25 @@ RESIDENT_VOLUME: Final = f"{API_GROUP}/resident-volume"
 RETAINED: Final = f"{API_GROUP}/retained"
 """On an object left in place when its owner was deleted with a Retain policy."""
 
+POD_SECURITY_PREFIX: Final = "pod-security.kubernetes.io/"
+"""The labels the API server's PodSecurity admission reads on a Namespace."""
+
+POD_SECURITY_ENFORCE: Final = f"{POD_SECURITY_PREFIX}enforce"
+POD_SECURITY_ENFORCE_VERSION: Final = f"{POD_SECURITY_PREFIX}enforce-version"
+POD_SECURITY_WARN: Final = f"{POD_SECURITY_PREFIX}warn"
+POD_SECURITY_WARN_VERSION: Final = f"{POD_SECURITY_PREFIX}warn-version"
+
+
+def pod_security_labels(level: str, version: str) -> dict[str, str]:
+    """The Namespace labels that make the API server enforce ``level`` of the Pod Security
+    Standards at ``version``, and warn about workloads whose pods it would refuse."""
+    return {
+        POD_SECURITY_ENFORCE: level,
+        POD_SECURITY_ENFORCE_VERSION: version,
+        POD_SECURITY_WARN: level,
+        POD_SECURITY_WARN_VERSION: version,
+    }
+
 
 def managed_labels(sovereign_namespace: str) -> dict[str, str]:
     """The labels every object managed for ``sovereign_namespace`` carries."""

@@ -114,6 +114,18 @@ class Metrics:
             ["namespace", "result"],
             registry=registry,
         )
+        self.history_records = Gauge(
+            "souverain_history_records",
+            "Records in a sovereign namespace's violation history since it began.",
+            ["namespace"],
+            registry=registry,
+        )
+        self.open_violations = Gauge(
+            "souverain_history_open_violations",
+            "Violations of a sovereign namespace its history has open (started, not ended).",
+            ["namespace"],
+            registry=registry,
+        )
         self._namespaces: dict[str, tuple[str, str]] = {}
         self._volumes: dict[tuple[str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
@@ -196,6 +208,15 @@ class Metrics:
             self.non_compliant_pods.labels(namespace=namespace, profile=profile).set(count)
             if compliant is not None:
                 self.compliant_pods.labels(namespace=namespace, profile=profile).set(compliant)
+
+    def record_history(self, namespace: str, records: int, open_violations: int) -> None:
+        self.history_records.labels(namespace=namespace).set(records)
+        self.open_violations.labels(namespace=namespace).set(open_violations)
+
+    def forget_history(self, namespace: str) -> None:
+        for gauge in (self.history_records, self.open_violations):
+            with suppress(KeyError):
+                gauge.remove(namespace)
 
     def serve(self, address: str) -> None:
         """Serves ``/metrics`` on ``host:port`` in a background thread."""

@@ -104,6 +104,13 @@ class WebhookOptions:
         )
 
 
+def history_namespace() -> str:
+    """Where the violation histories are kept: a namespace tenants have no rights in,
+    ``$SOUVERAIN_HISTORY_NAMESPACE`` (the Helm chart sets the release namespace), else
+    ``souverain-system`` (made when missing)."""
+    return os.environ.get("SOUVERAIN_HISTORY_NAMESPACE") or "souverain-system"
+
+
 def operator_username() -> str:
     """Who the operator is to the API server: admission policies let its own writes through.
 

@@ -75,6 +75,13 @@ PROFILE: dict[str, Any] = {
             "defaultClass": "sovereign-ssd",
             "topology": {"regions": ["fr-paris"], "zones": ["fr-paris-1"]},
         },
+        "exposure": {
+            "loadBalancer": True,
+            "loadBalancerIPRanges": ["203.0.113.0/24"],
+            "nodePort": False,
+            "externalIPs": False,
+        },
+        "podSecurity": {"level": "restricted", "version": "v1.35"},
         "enforcement": {"mode": "Enforce", "evictNonCompliant": False},
     },
 }
@@ -1068,6 +1075,12 @@ def test_minimal_profile_gets_the_defaults_of_the_model(objects: Objects) -> Non
     created = objects.create(SovereigntyProfile, body)
     assert created["spec"]["egress"]["allowDNS"] is True
     assert created["spec"]["enforcement"] == {"mode": "Enforce", "evictNonCompliant": False}
+    assert created["spec"]["exposure"] == {
+        "loadBalancer": False,
+        "nodePort": False,
+        "externalIPs": False,
+    }
+    assert created["spec"]["podSecurity"] == {"level": "baseline", "version": "latest"}
 
 
 # -- examples ----------------------------------------------------------------------

@@ -134,10 +134,8 @@ def test_default_objects() -> None:
         *["CustomResourceDefinition"] * 3,
         "Deployment",
         "PodDisruptionBudget",
-        "Role",
-        "Role",
-        "RoleBinding",
-        "RoleBinding",
+        *["Role"] * 3,
+        *["RoleBinding"] * 3,
         "Service",
         "Service",
         "ServiceAccount",
@@ -151,6 +149,11 @@ def test_default_objects() -> None:
     roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Role"}
     certificate = roles["souverain-webhook-certificate"]
     assert certificate["rules"][0]["resourceNames"] == ["souverain-webhook-generated"]
+    history = roles["souverain-history"]
+    assert history["metadata"]["namespace"] == NAMESPACE
+    assert history["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]}
+    ]
     election = roles["souverain-leader-election"]
     assert election["metadata"]["namespace"] == NAMESPACE
     assert election["rules"] == [

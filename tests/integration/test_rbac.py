@@ -453,7 +453,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         documents = [d for d in yaml.safe_load_all(access) if d]
         cluster_role = next(d for d in documents if d["kind"] == "ClusterRole")
         election = next(d for d in documents if d["metadata"]["name"].endswith("-leader-election"))
-        role = {"rules": [*cluster_role["rules"], *election["rules"]]}
+        history = next(d for d in documents if d["metadata"]["name"].endswith("-history"))
+        role = {"rules": [*cluster_role["rules"], *election["rules"], *history["rules"]]}
         can_bind = {
             name: cluster.kubectl(
                 "auth", "can-i", "bind", f"clusterroles/{name}", f"--as={USERNAME}", check=False

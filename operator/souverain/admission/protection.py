@@ -14,7 +14,9 @@ operator wrote them, with the operator stopped too:
   references, which tie them to their ResidentVolume (resizes and the annotations of
   the volume controllers stay possible);
 - :data:`NAMESPACE_LABELS` refuses changes to the ``souverain.io/`` labels of a bound
-  Namespace, which every other policy selects namespaces by.
+  Namespace, which every other policy selects namespaces by, and to its
+  ``pod-security.kubernetes.io/`` labels, which set the Pod Security level the API
+  server holds its pods to.
 
 Requests of the operator, of cluster administrators (``system:masters``) and of the
 controllers that delete a namespace's content and collect garbage pass, and so do
@@ -40,7 +42,7 @@ from souverain.admission.policy import (
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.api.names import RESERVED_DOMAIN
-from souverain.labels import PROFILE, RESIDENT_VOLUME, SOVEREIGN_NAMESPACE
+from souverain.labels import POD_SECURITY_PREFIX, PROFILE, RESIDENT_VOLUME, SOVEREIGN_NAMESPACE
 
 MANAGED_OBJECTS: Final = "souverain-managed-objects"
 RESIDENT_CLAIMS: Final = "souverain-resident-claims"
@@ -61,15 +63,18 @@ _TERMINATING: Final = "has(namespaceObject.metadata.deletionTimestamp)"
 _WHO_MAY: Final = "only the operator ({operator}) and cluster administrators may"
 
 
-def _reserved_labels_kept(new: str, old: str) -> str:
-    """CEL: the ``souverain.io/`` labels of ``new`` are those of ``old``, with the same values."""
+def _reserved_labels_kept(
+    new: str, old: str, prefixes: tuple[str, ...] = (_RESERVED_PREFIX,)
+) -> str:
+    """CEL: the labels of ``new`` under ``prefixes`` are those of ``old``, with the same
+    values."""
     new_labels = f"{new}.metadata.?labels.orValue({{}})"
     old_labels = f"{old}.metadata.?labels.orValue({{}})"
-    prefix = cel_string(_RESERVED_PREFIX)
+    kept = " || ".join(f"k.startsWith({cel_string(prefix)})" for prefix in prefixes)
     return (
-        f"{old_labels}.all(k, !k.startsWith({prefix})"
+        f"{old_labels}.all(k, !({kept})"
         f" || (k in {new_labels} && {new_labels}[k] == {old_labels}[k]))"
-        f" && {new_labels}.all(k, !k.startsWith({prefix}) || k in {old_labels})"
+        f" && {new_labels}.all(k, !({kept}) || k in {old_labels})"
     )
 
 
@@ -185,7 +190,18 @@ def _namespace_labels(operator_username: str) -> dict[str, Any]:
                     " + request.name + ' instead'"
                 ),
                 "reason": "Forbidden",
-            }
+            },
+            {
+                "expression": _reserved_labels_kept("object", "oldObject", (POD_SECURITY_PREFIX,)),
+                "messageExpression": (
+                    "'metadata.labels under pod-security.kubernetes.io/ of Namespace '"
+                    " + request.name + ' hold the Pod Security level of SovereigntyProfile '"
+                    f" + oldObject.metadata.?labels[{cel_string(PROFILE)}].orValue('')"
+                    " + '; ' + " + who + " + ' change them: change spec.podSecurity of the"
+                    " profile instead'"
+                ),
+                "reason": "Forbidden",
+            },
         ],
     }
 

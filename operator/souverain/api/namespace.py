@@ -40,6 +40,7 @@ from souverain.api.resource import (
     condition_column,
     condition_reason_column,
 )
+from souverain.labels import POD_SECURITY_PREFIX
 
 OwnerKind = Literal["User", "Group", "ServiceAccount"]
 DeletionPolicy = Literal["Retain", "Delete"]
@@ -66,16 +67,27 @@ NAME_LABEL_RULE = Rule(
 )
 
 
+POD_SECURITY_LABELS_RULE = Rule(
+    f"self.all(k, !k.startsWith('{POD_SECURITY_PREFIX}'))",
+    f"label keys under {POD_SECURITY_PREFIX} are set from the profile's spec.podSecurity",
+)
+
+
 def _without_name_label(labels: dict[str, str]) -> dict[str, str]:
     if NAMESPACE_NAME_LABEL in labels:
         raise ValueError(NAME_LABEL_RULE.message)
+    if any(key.startswith(POD_SECURITY_PREFIX) for key in labels):
+        raise ValueError(POD_SECURITY_LABELS_RULE.message)
     return labels
 
 
 NamespaceLabels = Annotated[
     dict[QualifiedName, LabelValue],
     Field(
-        max_length=64, json_schema_extra=merged(_keys_rules("label"), validated(NAME_LABEL_RULE))
+        max_length=64,
+        json_schema_extra=merged(
+            _keys_rules("label"), validated(NAME_LABEL_RULE, POD_SECURITY_LABELS_RULE)
+        ),
     ),
     AfterValidator(_without_name_label),
 ]
@@ -134,6 +146,20 @@ class SovereignNamespaceSpec(SpecModel):
     """Retain keeps the Namespace and its data when this object is deleted; Delete removes it."""
 
 
+class HistoryAnchor(StatusModel):
+    """The head of the namespace's violation history, kept here where tenants cannot
+    write, so that deleting the last records of the history is evident."""
+
+    config_map: str = Field(max_length=317)
+    """namespace/name of the ConfigMap holding the records."""
+    records: int = Field(ge=0)
+    """Records since the history began, dropped ones included."""
+    head: str = Field(max_length=64, pattern="^[0-9a-f]{64}$")
+    """sha256 of the last record."""
+    base: str = Field(max_length=64, pattern="^[0-9a-f]{64}$")
+    """sha256 of the base the retained records begin from (what was dropped)."""
+
+
 class SovereignNamespaceStatus(StatusModel):
     """What the operator observed about the namespace."""
 
@@ -155,6 +181,8 @@ class SovereignNamespaceStatus(StatusModel):
         default_factory=list, max_length=128, json_schema_extra=atomic_list()
     )
     """Egress rules no mechanism of this cluster can enforce, such as FQDNs without Cilium."""
+    history: HistoryAnchor | None = None
+    """The anchor of the namespace's violation history (souverain report --verify)."""
 
 
 class SovereignNamespace(CustomResource):

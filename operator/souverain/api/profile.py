@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import ConfigDict, Field
 
 from souverain.api.conditions import READY, Condition
-from souverain.api.egress import ProfileEgress
+from souverain.api.egress import CanonicalCIDR, ProfileEgress
 from souverain.api.markers import Rule, atomic_list, default_object, map_list, set_list, validated
 from souverain.api.names import (
     DNS_LABEL_PATTERN,
@@ -31,6 +31,7 @@ NodeOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 TolerationOperator = Literal["Equal", "Exists"]
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 EnforcementMode = Literal["Enforce", "Audit"]
+PodSecurityLevel = Literal["baseline", "restricted"]
 VolumeType = Literal[
     "awsElasticBlockStore",
     "azureDisk",
@@ -230,6 +231,65 @@ class Images(SpecModel):
     each port used. Empty or absent: images are not restricted (any registry)."""
 
 
+class Exposure(SpecModel):
+    """How tenants may expose their Services outside the cluster; by default they may not.
+
+    A Service of type LoadBalancer or NodePort, or with externalIPs, is refused in bound
+    namespaces unless the field that allows it is true here. externalIPs also let a
+    tenant take over traffic to any address (CVE-2020-8554).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validated(
+            Rule(
+                "!has(self.loadBalancerIPRanges) || size(self.loadBalancerIPRanges) == 0"
+                " || self.loadBalancer",
+                "loadBalancerIPRanges apply only when loadBalancer is true",
+                field_path=".loadBalancerIPRanges",
+            )
+        )
+    )
+
+    load_balancer: bool = False
+    """Whether tenants may create Services of type LoadBalancer. Unless nodePort is true
+    too, such a Service must set allocateLoadBalancerNodePorts to false, since node ports
+    expose it on every node."""
+    load_balancer_ip_ranges: list[CanonicalCIDR] = Field(
+        default_factory=list,
+        max_length=32,
+        alias="loadBalancerIPRanges",
+        json_schema_extra=set_list(),
+    )
+    """Addresses a LoadBalancer Service may ask for in spec.loadBalancerIP, and that the
+    report expects in its status; empty: whatever address the load balancer gives."""
+    node_port: bool = False
+    """Whether tenants may create Services of type NodePort, reachable on every node."""
+    external_ips: bool = Field(default=False, alias="externalIPs")
+    """Whether tenants may set spec.externalIPs, which makes nodes take traffic for those
+    addresses, whoever owns them (CVE-2020-8554)."""
+
+
+class PodSecurity(SpecModel):
+    """The Pod Security Standard the API server holds pods of bound namespaces to.
+
+    The operator sets it as the namespace's pod-security.kubernetes.io/enforce and warn
+    labels, which tenants cannot change; the API server's PodSecurity admission refuses
+    pods that break it, with the operator stopped too.
+    """
+
+    level: PodSecurityLevel = "baseline"
+    """baseline refuses the known privilege escalations (privileged containers, host
+    namespaces, hostPath volumes, host ports, added capabilities); restricted also
+    requires pods to run as non-root with every capability dropped and a seccomp profile."""
+    version: str = Field(
+        default="latest",
+        max_length=16,
+        pattern=r"^(latest|v1\.[0-9]{1,3})$",
+    )
+    """The version of the standard (v1.NN, or latest): the checks of that Kubernetes
+    release, whatever the API server's own version."""
+
+
 class Enforcement(SpecModel):
     """What happens to objects that break the profile."""
 
@@ -256,6 +316,12 @@ class SovereigntyProfileSpec(SpecModel):
     """Storage classes and topology allowed for persistent data."""
     images: Images = Field(default_factory=Images)
     """Registries the images of pods and workload templates may come from."""
+    exposure: Exposure = Field(default_factory=Exposure, json_schema_extra=default_object())
+    """Whether Services of bound namespaces may be reached from outside the cluster."""
+    pod_security: PodSecurity = Field(
+        default_factory=PodSecurity, json_schema_extra=default_object()
+    )
+    """The Pod Security Standard pods of bound namespaces are held to (baseline by default)."""
     enforcement: Enforcement = Field(
         default_factory=Enforcement, json_schema_extra=default_object()
     )
@@ -294,6 +360,13 @@ class SovereigntyProfile(CustomResource):
             PrinterColumn("Nodes", "integer", ".status.qualifiedNodes", "Nodes that qualify now."),
             PrinterColumn(
                 "Namespaces", "integer", ".status.namespaces", "SovereignNamespaces bound to it."
+            ),
+            PrinterColumn(
+                "PodSecurity",
+                "string",
+                ".spec.podSecurity.level",
+                "The Pod Security Standard bound namespaces enforce.",
+                priority=1,
             ),
             PrinterColumn(
                 "Evict",

@@ -39,7 +39,11 @@ def drifted(context: Context, change: Change) -> bool:
     if kind == "Namespace":
         if change.type == "ADDED":
             return False  # a Namespace the operator just made, or one seen again
-        wanted = namespace_labels(model)
+        try:
+            spec = profile_spec(context.snapshot.profile(model.spec.profile_name))
+        except ValidationError:
+            spec = None
+        wanted = namespace_labels(model, spec)
         current = obj["metadata"].get("labels") or {}
         return change.type == "DELETED" or any(current.get(k) != v for k, v in wanted.items())
     name = obj["metadata"]["name"]

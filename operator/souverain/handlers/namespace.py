@@ -13,8 +13,10 @@ from souverain import labels
 from souverain.api import SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
+from souverain.handlers import history
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
+from souverain.history.violations import namespace_violations
 from souverain.kubeapi import KubeApi, describe
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
 from souverain.reconcile.namespace import (
@@ -187,6 +189,8 @@ def _write_status(
     profile = str(body.get("spec", {}).get("profileName", ""))
     context.metrics.record_namespace(name, profile, ready.status)
     write_status(context.api, body, status)
+    pods = placement.non_compliant if placement is not None else None
+    history.record(context, name, *namespace_violations(name, final, pods))
 
 
 def _post_events(
@@ -271,4 +275,6 @@ def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: A
                     message=f"Namespace {name} and its workloads are kept; the operator's "
                     "NetworkPolicies, RoleBindings and labels were removed.",
                 )
+        history.record(context, name, [], released=True)
     context.metrics.forget_namespace(name)
+    history.forget(context, name)

@@ -13,8 +13,10 @@ from pydantic import ValidationError
 from souverain.api import ResidentVolume, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
+from souverain.handlers import history
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
+from souverain.history.violations import released_volume, volume_violations
 from souverain.kubeapi import KubeApi, describe
 from souverain.labels import RESIDENT_VOLUME
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
@@ -146,6 +148,9 @@ def _write_status(
         resident.status if resident else "Unknown",
     )
     write_status(context.api, body, status)
+    if profile_name is not None:
+        namespace = str(rv.metadata.namespace)
+        history.record(context, namespace, *volume_violations(rv.metadata.name, resident))
 
 
 def _deleting(body: dict[str, Any] | None) -> bool:
@@ -229,4 +234,5 @@ def release(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
                     f"PersistentVolumeClaim {name} and its data are kept, detached from the "
                     "ResidentVolume: reclaim is Retain.",
                 )
+        history.record(context, namespace, [], released_volume(name))
     context.metrics.forget_volume(namespace, name)

@@ -148,7 +148,9 @@ class PlacementState:
         conditions = placement_conditions(
             profile.pins.profile, profile.pins.enforced, evicting, layers, found, generation
         )
-        return PlacementReport(conditions, len(found.compliant), len(found.non_compliant), layers)
+        return PlacementReport(
+            conditions, len(found.compliant), len(found.non_compliant), layers, found.non_compliant
+        )
 
     # -- changes --------------------------------------------------------------------
 

@@ -57,14 +57,16 @@ def owner_reference(sns: SovereignNamespace) -> dict[str, Any]:
 
 
 def desired_namespace(
-    sns: SovereignNamespace, profile_name: str, observed: dict[str, Any] | None
+    sns: SovereignNamespace,
+    profile: SovereigntyProfileSpec | None,
+    observed: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The Namespace fields the operator owns: its labels and annotations.
 
     A namespace created by the operator says so in ``app.kubernetes.io/managed-by``; an
     adopted one keeps the manager it had.
     """
-    wanted = namespace_labels(sns)
+    wanted = namespace_labels(sns, profile)
     current = ((observed or {}).get("metadata") or {}).get("labels") or {}
     if current.get(labels.MANAGED_BY, labels.MANAGED_BY_VALUE) == labels.MANAGED_BY_VALUE:
         wanted[labels.MANAGED_BY] = labels.MANAGED_BY_VALUE
@@ -74,9 +76,15 @@ def desired_namespace(
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
-def namespace_labels(sns: SovereignNamespace) -> dict[str, str]:
-    """The labels the operator keeps on the Namespace of ``sns`` whoever manages it."""
+def namespace_labels(
+    sns: SovereignNamespace, profile: SovereigntyProfileSpec | None = None
+) -> dict[str, str]:
+    """The labels the operator keeps on the Namespace of ``sns`` whoever manages it: those
+    it asks for, its binding, and the Pod Security level of its profile."""
     wanted = dict(sns.spec.labels)
+    if profile is not None:
+        security = profile.pod_security
+        wanted.update(labels.pod_security_labels(security.level, security.version))
     wanted[labels.PROFILE] = sns.spec.profile_name
     wanted[labels.SOVEREIGN_NAMESPACE] = sns.metadata.name
     return wanted
@@ -205,7 +213,9 @@ def plan_namespace(
         "True",
         c.NAMESPACE_CREATED if created else c.RECONCILED,
         f"Namespace {name} is bound to SovereigntyProfile {profile_name}"
-        + (" (created)." if created else "."),
+        + (" (created)" if created else "")
+        + f"; its pods are held to Pod Security level {profile.pod_security.level}"
+        f" ({profile.pod_security.version}).",
     )
     if profile_deleting:
         namespace_condition = cond(
@@ -243,7 +253,7 @@ def plan_namespace(
             "Egress is denied except DNS, the namespace and the allow-list.",
         )
     return NamespacePlan(
-        namespace=desired_namespace(sns, profile_name, observed_namespace),
+        namespace=desired_namespace(sns, profile, observed_namespace),
         children=children,
         conditions=[namespace_condition, egress_condition],
         enforcement_layers=layers,

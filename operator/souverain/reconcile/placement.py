@@ -128,6 +128,8 @@ class PlacementReport:
     compliant_pods: int
     non_compliant_pods: int
     layers: list[str]
+    non_compliant: tuple[tuple[str, str], ...] = ()
+    """(pod, node) of each pod on a node that does not qualify."""
 
 
 def placement_layers(*, native: bool, mutating: bool, enforced: bool, webhook: bool) -> list[str]:

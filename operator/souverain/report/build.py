@@ -14,6 +14,7 @@ from souverain.outcomes.egress import Floor, effective_egress
 from souverain.reconcile.qualification import qualifies
 from souverain.reconcile.residency import residency
 from souverain.report import images
+from souverain.report.exposure import exposure_and_security
 from souverain.report.schema import (
     EgressEntry,
     NamespaceReport,
@@ -44,6 +45,9 @@ class ClusterState:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """PersistentVolume name -> object."""
     network_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    services: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Namespace name -> its labels as they are."""
     cluster_layers: list[str] = field(default_factory=list)
 
 
@@ -191,6 +195,10 @@ def namespace_report(sns: Mapping[str, Any], state: ClusterState) -> NamespaceRe
             report.egress.append(
                 EgressEntry(policy=policy["metadata"]["name"], managed=managed, rules=rules)
             )
+    if spec is not None:
+        exposure_and_security(
+            report, spec, state.services.get(name, []), state.namespace_labels.get(name), state.now
+        )
     egress_condition = conditions.get("EgressRestricted")
     if egress_condition and egress_condition.get("reason") == "EgressOutsideProfile":
         report.violations.append(

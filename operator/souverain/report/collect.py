@@ -57,6 +57,10 @@ def read_cluster(api: KubeApi, server: str, namespace: str | None = None) -> Clu
             for n in _listed(api, "Node")
         },
         volumes={v["metadata"]["name"]: v for v in _listed(api, "PersistentVolume")},
+        namespace_labels={
+            n["metadata"]["name"]: dict(n["metadata"].get("labels") or {})
+            for n in _listed(api, "Namespace")
+        },
         cluster_layers=cluster_layers(api),
     )
     for sns in sovereign:
@@ -64,6 +68,7 @@ def read_cluster(api: KubeApi, server: str, namespace: str | None = None) -> Clu
         state.pods[name] = _listed(api, "Pod", name)
         state.claims[name] = _listed(api, "PersistentVolumeClaim", name)
         state.network_policies[name] = _listed(api, "NetworkPolicy", name)
+        state.services[name] = _listed(api, "Service", name)
     return state
 
 

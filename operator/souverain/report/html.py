@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from html import escape
 
 from souverain.report.schema import NamespaceReport, Report
+from souverain.report.timeline import STYLE as TIMELINE_STYLE
+from souverain.report.timeline import history_section
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #1d2330; }
@@ -36,6 +38,18 @@ def _table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
 
 def _text(value: object) -> str:
     return escape("" if value is None else str(value))
+
+
+def _pod_security(part: NamespaceReport) -> str:
+    found = part.pod_security
+    if found is None:
+        return '<p class="muted">Pod Security level: unknown.</p>'
+    held = found.enforced == found.level
+    return (
+        f"<p>Pod Security level asked for: <b>{_text(found.level)}</b> ({_text(found.version)});"
+        f" enforced by the namespace's label: "
+        f'<span class="{"ok" if held else "bad"}">{_text(found.enforced or "none")}</span>.</p>'
+    )
 
 
 def _namespace(part: NamespaceReport) -> str:
@@ -129,6 +143,25 @@ def _namespace(part: NamespaceReport) -> str:
                 for e in part.egress
             ),
         ),
+        "<h3>Exposure and Pod Security</h3>",
+        _pod_security(part),
+        _table(
+            ("Service", "type", "node ports", "external IPs", "load balancer", "past the profile"),
+            (
+                (
+                    _text(e.name),
+                    _text(e.type),
+                    _text(", ".join(map(str, e.node_ports))),
+                    _text(", ".join(e.external_ips)),
+                    _text(", ".join(e.load_balancer_addresses)),
+                    "<br>".join(f'<span class="bad">{_text(o)}</span>' for o in e.outside_profile)
+                    or "nothing",
+                )
+                for e in part.services
+            ),
+        )
+        if part.services
+        else "<p>No Service is reachable from outside the cluster.</p>",
         "<h3>Violations</h3>",
         _table(
             ("seen", "kind", "object", "what"),
@@ -145,6 +178,8 @@ def _namespace(part: NamespaceReport) -> str:
         if part.violations
         else '<p class="ok">None.</p>',
     ]
+    if part.history is not None:
+        sections.append(history_section(part.history))
     return "\n".join(sections)
 
 
@@ -179,7 +214,7 @@ def render(report: Report) -> str:
 <head>
 <meta charset="utf-8">
 <title>souverain residency report</title>
-<style>{STYLE}</style>
+<style>{STYLE}{TIMELINE_STYLE}</style>
 </head>
 <body>
 <h1>Residency report</h1>

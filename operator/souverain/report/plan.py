@@ -24,6 +24,7 @@ from souverain.reconcile import egress
 from souverain.reconcile.qualification import qualified_nodes, qualifies
 from souverain.reconcile.residency import residency
 from souverain.report.build import ClusterState
+from souverain.report.exposure import pod_security_change, service_exposure
 from souverain.report.images import refused_images
 from souverain.report.schema import Part
 
@@ -40,6 +41,10 @@ class PlannedNamespace(Part):
     """The namespace's extra egress the allow-list would refuse."""
     refused_network_policies: list[str] = Field(default_factory=list)
     """Tenant NetworkPolicies whose egress would reach outside the allow-list."""
+    exposed_services: list[str] = Field(default_factory=list)
+    """Services that would reach outside the cluster past spec.exposure, with how."""
+    pod_security: str | None = None
+    """How the namespace's Pod Security level would change, when it would."""
     refused_images: list[str] = Field(default_factory=list)
     """Pods running images from outside the registries, as ``pod: image is repository``."""
 
@@ -62,6 +67,7 @@ class Plan(Part):
             or n.non_resident_volumes
             or n.refused_egress
             or n.refused_network_policies
+            or n.exposed_services
             or n.refused_images
             for n in self.namespaces
         )
@@ -153,6 +159,11 @@ def _namespace_effect(
         if labels.get("app.kubernetes.io/managed-by") == "souverain":
             continue
         effect.refused_network_policies += wide_rules(policy, spec, profile)
+    for service in state.services.get(name, []):
+        outside = service_exposure(service, spec)
+        if outside:
+            effect.exposed_services.append(f"{service['metadata']['name']}: {'; '.join(outside)}")
+    effect.pod_security = pod_security_change(state.namespace_labels.get(name), spec)
     return effect
 
 
@@ -240,10 +251,13 @@ def describe(result: Plan) -> str:
             ("volumes that would be non-resident", namespace.non_resident_volumes),
             ("extra egress that would be refused", namespace.refused_egress),
             ("tenant NetworkPolicies that would be refused", namespace.refused_network_policies),
+            ("Services that would be exposed past the profile", namespace.exposed_services),
             ("pods whose images would be refused", namespace.refused_images),
         ):
             lines.append(f"    {title}: {'none' if not items else ''}")
             lines += [f"      - {item}" for item in items]
+        if namespace.pod_security:
+            lines.append(f"    Pod Security: {namespace.pod_security}")
     lines.append(
         "  this change breaks something" if result.breaks_something else "  nothing breaks"
     )

@@ -78,6 +78,33 @@ class EgressEntry(Part):
     """Destinations it allows, in words."""
 
 
+class ServiceEntry(Part):
+    """A Service of the namespace that can be reached from outside the cluster."""
+
+    name: str
+    type: str
+    """ClusterIP, NodePort, LoadBalancer or ExternalName."""
+    node_ports: list[int] = Field(default_factory=list)
+    """The node ports it opens on every node."""
+    external_ips: list[str] = Field(default_factory=list, alias="externalIPs")
+    load_balancer_addresses: list[str] = Field(default_factory=list)
+    """The addresses its load balancer gave (status.loadBalancer.ingress)."""
+    outside_profile: list[str] = Field(default_factory=list)
+    """What of that the profile's spec.exposure does not allow."""
+
+
+class PodSecurityEntry(Part):
+    """The Pod Security Standard the API server holds the namespace's pods to."""
+
+    level: str
+    """The level the profile asks for (spec.podSecurity.level)."""
+    version: str
+    enforced: str | None = None
+    """The namespace's pod-security.kubernetes.io/enforce label as it is; empty when it
+    has none."""
+    enforced_version: str | None = None
+
+
 class ImageEntry(Part):
     """An image the namespace's pods run, and the registry it comes from."""
 
@@ -100,6 +127,8 @@ ViolationKind = Literal[
     "NonResidentVolume",
     "ImageOutsideRegistries",
     "EgressOutsideProfile",
+    "ServiceExposed",
+    "PodSecurityNotEnforced",
     "NotReady",
 ]
 
@@ -116,6 +145,50 @@ class Violation(Part):
     observed it."""
 
 
+class HistoryInterval(Part):
+    """A violation as the namespace's history recorded it."""
+
+    kind: str
+    object: str
+    """Kind/name of the object concerned."""
+    message: str = ""
+    start: datetime
+    """When the operator first observed it."""
+    end: datetime | None = None
+    """When the operator no longer observed it; empty while it is open (until now)."""
+    started_before: bool = False
+    """It began before the oldest record kept: start is where the kept records begin."""
+
+
+class Stretch(Part):
+    """A span of time."""
+
+    start: datetime
+    end: datetime
+
+
+class NamespaceHistory(Part):
+    """What the namespace's violation history says of [since, until]."""
+
+    since: datetime
+    until: datetime
+    """When the report was made: open violations last until then."""
+    records: int
+    """Records since the history began, dropped ones included."""
+    chain: str
+    """``intact``, or the first problem ``souverain report --verify`` finds."""
+    covered: list[Stretch] = Field(default_factory=list)
+    """When the operator observed the namespace (from a genesis or observer record to
+    the last record of that observer)."""
+    violations: list[HistoryInterval] = Field(default_factory=list)
+    clean: list[Stretch] = Field(default_factory=list)
+    """Observed stretches with no violation at all."""
+    unobserved: list[Stretch] = Field(default_factory=list)
+    """Stretches between two observers, when nothing was observed."""
+    statements: list[str] = Field(default_factory=list)
+    """The history in words, in time order."""
+
+
 class NamespaceReport(Part):
     """One sovereign namespace."""
 
@@ -129,6 +202,9 @@ class NamespaceReport(Part):
     pods: list[PodEntry] = Field(default_factory=list)
     volumes: list[VolumeEntry] = Field(default_factory=list)
     egress: list[EgressEntry] = Field(default_factory=list)
+    services: list[ServiceEntry] = Field(default_factory=list)
+    """Services reachable from outside the cluster (LoadBalancer, NodePort, externalIPs)."""
+    pod_security: PodSecurityEntry | None = None
     allowed_registries: list[str] = Field(default_factory=list)
     """The profile's images.allowedRegistries; empty means any registry."""
     images: list[ImageEntry] = Field(default_factory=list)
@@ -137,6 +213,8 @@ class NamespaceReport(Part):
     enforcement_layers: list[str] = Field(default_factory=list)
     """Mechanisms enforcing the profile in this namespace on this cluster."""
     violations: list[Violation] = Field(default_factory=list)
+    history: NamespaceHistory | None = None
+    """The violation history since the date ``souverain report --since`` names."""
 
 
 class Summary(Part):

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from souverain.history.term import Term
 from souverain.kubeapi import KubeApi
 from souverain.metrics import Metrics
 from souverain.placement.state import PlacementState
@@ -46,6 +47,8 @@ class Context:
     webhook_configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The webhook configurations this replica applied when it became active, by kind:
     what it puts back when someone deletes or edits them."""
+    history: Term = field(default_factory=Term)
+    """The namespaces whose history this replica wrote to (see :mod:`souverain.history`)."""
     _acting: int = 0
     _quiet: threading.Condition = field(default_factory=threading.Condition)
 

@@ -15,7 +15,14 @@ def test_the_charts_default_profile_is_the_example() -> None:
     )
     assert values["defaultProfile"]["name"] == example["metadata"]["name"]
     spec = values["defaultProfile"]["spec"]
-    for field in ("nodeRequirements", "tolerations", "storage", "enforcement"):
+    for field in (
+        "nodeRequirements",
+        "tolerations",
+        "storage",
+        "exposure",
+        "podSecurity",
+        "enforcement",
+    ):
         assert spec[field] == example["spec"][field], field
     chart_cidrs = {c["cidr"] for c in spec["egress"]["cidrs"]}
     assert chart_cidrs <= {c["cidr"] for c in example["spec"]["egress"]["cidrs"]}

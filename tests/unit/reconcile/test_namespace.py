@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from souverain import labels
 from souverain.api import SovereignNamespace, SovereigntyProfileSpec
+from souverain.api.profile import PodSecurity
 from souverain.reconcile import egress
 from souverain.reconcile.namespace import Capabilities, holds, plan_namespace
 
@@ -45,6 +49,10 @@ def test_plan_creates_namespace_owners_and_floor() -> None:
         labels.PROFILE: "fr",
         labels.SOVEREIGN_NAMESPACE: "acme",
         labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
+        labels.POD_SECURITY_ENFORCE: "baseline",
+        labels.POD_SECURITY_ENFORCE_VERSION: "latest",
+        labels.POD_SECURITY_WARN: "baseline",
+        labels.POD_SECURITY_WARN_VERSION: "latest",
     }
     children = kinds(plan)
     assert "RoleBinding/souverain-owners" in children
@@ -140,3 +148,22 @@ def test_holds_ignores_server_defaults_but_not_additions() -> None:
     assert not holds(desired, widened)
     relabelled = {**stored, "metadata": {"name": "n", "labels": {}}}
     assert not holds(desired, relabelled)
+
+
+def test_the_profile_s_pod_security_level_is_the_namespace_s() -> None:
+    strict = PROFILE.model_copy(
+        update={"pod_security": PodSecurity(level="restricted", version="v1.35")}
+    )
+    plan = plan_namespace(tenant(), strict, None, Capabilities(), NOW)
+    assert plan.namespace is not None
+    found = plan.namespace["metadata"]["labels"]
+    assert found[labels.POD_SECURITY_ENFORCE] == "restricted"
+    assert found[labels.POD_SECURITY_ENFORCE_VERSION] == "v1.35"
+    assert found[labels.POD_SECURITY_WARN] == "restricted"
+    ready = next(c for c in plan.conditions if c.type == "NamespaceReady")
+    assert "Pod Security level restricted (v1.35)" in ready.message
+
+
+def test_a_sovereign_namespace_cannot_ask_for_pod_security_labels() -> None:
+    with pytest.raises(ValidationError, match=r"spec\.podSecurity"):
+        tenant(labels={"pod-security.kubernetes.io/enforce": "privileged"})
