@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -56,7 +56,7 @@ def install_snapshot_api(api_client: Any, binaries: Path, deadline: float) -> li
     extensions = client.ApiextensionsV1Api(api_client)
     definitions = snapshot_crds(binaries)
     for definition in definitions:
-        extensions.create_custom_resource_definition(definition)
+        extensions.create_custom_resource_definition(cast(Any, definition))
     waiting = {definition["metadata"]["name"] for definition in definitions}
     while waiting and time.monotonic() < deadline:
         for name in sorted(waiting):

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import souverain.admission.placement as placement
-from souverain.admission import egress_floor, protection, storage
+from souverain.admission import egress_floor, protection, snapshots, storage
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.reconcile.conditions import condition
@@ -37,11 +37,13 @@ def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[di
                 "metadata": {"name": egress_floor.egress_floor_binding_name(name)},
             },
             *storage.storage_bindings(name, None),
+            *snapshots.snapshot_bindings(name, None),
             *protection.protection_bindings(name, None),
         ]
     return [
         egress_floor.egress_floor_binding(name, spec),
         *storage.storage_bindings(name, spec),
+        *snapshots.snapshot_bindings(name, spec),
         *protection.protection_bindings(name, spec),
     ]
 

@@ -38,6 +38,8 @@ class PlannedNamespace(Part):
     """The namespace's extra egress the allow-list would refuse."""
     refused_network_policies: list[str] = Field(default_factory=list)
     """Tenant NetworkPolicies whose egress would reach outside the allow-list."""
+    snapshots_outside_classes: list[str] = Field(default_factory=list)
+    """VolumeSnapshots whose class the allowed snapshot classes would not list."""
 
 
 class Plan(Part):
@@ -56,6 +58,7 @@ class Plan(Part):
             or n.non_resident_volumes
             or n.refused_egress
             or n.refused_network_policies
+            or n.snapshots_outside_classes
             for n in self.namespaces
         )
 
@@ -145,6 +148,13 @@ def _namespace_effect(
         if labels.get("app.kubernetes.io/managed-by") == "souverain":
             continue
         effect.refused_network_policies += wide_rules(policy, spec, profile)
+    for snapshot in state.snapshots.get(name, []):
+        snapshot_class = (snapshot.get("spec") or {}).get("volumeSnapshotClassName")
+        if snapshot_class not in spec.storage.allowed_snapshot_classes:
+            effect.snapshots_outside_classes.append(
+                f"{snapshot['metadata']['name']}: "
+                + (f"class {snapshot_class}" if snapshot_class else "no class")
+            )
     return effect
 
 
@@ -230,6 +240,7 @@ def describe(result: Plan) -> str:
             ("volumes that would be non-resident", namespace.non_resident_volumes),
             ("extra egress that would be refused", namespace.refused_egress),
             ("tenant NetworkPolicies that would be refused", namespace.refused_network_policies),
+            ("snapshots of a class it would not allow", namespace.snapshots_outside_classes),
         ):
             lines.append(f"    {title}: {'none' if not items else ''}")
             lines += [f"      - {item}" for item in items]
