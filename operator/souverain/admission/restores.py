@@ -31,16 +31,23 @@ _OTHER_NAMESPACE: Final = (
 )
 
 
+def _group(ref: str) -> str:
+    """The reference's apiGroup, '' for the core group: the API writes a missing one as
+    null in claims (the field has no omitempty)."""
+    group = f"{ref}.?apiGroup.orValue('')"
+    return f"({group} == null ? '' : {group})"
+
+
 def _is_snapshot(ref: str) -> str:
     return (
-        f"{ref}.?apiGroup.orValue('') == {cel_string(SNAPSHOT_GROUP)}"
+        f"{_group(ref)} == {cel_string(SNAPSHOT_GROUP)}"
         f" && {ref}.kind == {cel_string(SNAPSHOT_KIND)}"
     )
 
 
 def _looks_like_snapshot(ref: str) -> str:
     return (
-        f"({ref}.?apiGroup.orValue('').lowerAscii().startsWith({cel_string(SNAPSHOT_GROUP)})"
+        f"({_group(ref)}.lowerAscii().startsWith({cel_string(SNAPSHOT_GROUP)})"
         f" || {ref}.kind.lowerAscii().startsWith({cel_string(SNAPSHOT_KIND.lower())}))"
         f" && !({_is_snapshot(ref)})"
     )
@@ -56,7 +63,7 @@ def restore_refusal(spec: str, path: str) -> str:
         clauses.append(
             f"{spec}.?{field}.hasValue() && {_looks_like_snapshot(ref)}"
             f" ? {path} + {cel_string(field + ' names kind ')} + {ref}.kind"
-            f" + ' of apiGroup ' + {ref}.?apiGroup.orValue('(core)') + {cel_string(_LOOKALIKE)}"
+            f" + ' of apiGroup ' + {_group(ref)} + {cel_string(_LOOKALIKE)}"
         )
     ref = f"{spec}.dataSourceRef"
     clauses.append(
