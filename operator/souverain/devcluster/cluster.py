@@ -200,6 +200,7 @@ class DevCluster:
                 late = install_snapshot_api(api, self.binaries, deadline)
             if late:
                 raise DevClusterError(f"the API server did not establish {', '.join(late)}")
+            mark("snapshotApiEstablished")
             self._create_nodes()
             self._wait_cluster_ready(deadline)
             mark("nodesReady")
