@@ -3,8 +3,9 @@ snapshot class their profile does not govern, nor restore from a snapshot it doe
 
 Static ValidatingAdmissionPolicies read the profile handed to them as their parameter:
 
-- :data:`SNAPSHOTS` refuses VolumeSnapshots (``snapshot.storage.k8s.io/v1``, and the
-  older versions the CRD serves, matched as equivalent) that name no
+- :data:`SNAPSHOTS` refuses VolumeSnapshots (``snapshot.storage.k8s.io/v1``, the
+  version the CRDs of external-snapshotter v8 serve; another served version would be
+  matched as equivalent) that name no
   ``spec.volumeSnapshotClassName`` (the snapshot controller would give them the
   cluster's default class, which could keep them anywhere) or a class not in
   ``storage.allowedSnapshotClasses``, and those that bind a pre-provisioned
