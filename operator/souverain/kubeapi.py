@@ -124,6 +124,9 @@ KINDS: Final = {
     ),
     "ClusterRole": Kind("rbac.authorization.k8s.io/v1", "clusterroles", False),
     "Lease": Kind("coordination.k8s.io/v1", "leases", True),
+    "VolumeSnapshot": Kind("snapshot.storage.k8s.io/v1", "volumesnapshots", True),
+    "VolumeSnapshotContent": Kind("snapshot.storage.k8s.io/v1", "volumesnapshotcontents", False),
+    "VolumeSnapshotClass": Kind("snapshot.storage.k8s.io/v1", "volumesnapshotclasses", False),
     **{
         resource.model_fields["kind"].default: Kind(
             resource.model_fields["api_version"].default,

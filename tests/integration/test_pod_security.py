@@ -80,11 +80,27 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
     with cluster.api(impersonate=OWNER) as alice:
         wait_for(lambda: client.CoreV1Api(alice).read_namespace(NAMESPACE), "alice's rights")
         wait_for(lambda: client.CoreV1Api(alice).list_namespaced_pod(NAMESPACE), "admin role")
+        # The API server loads a new binding a moment after it is written.
+        wait_for(lambda: _label_edit_refused(alice), "the namespace label policy to answer")
         yield alice
     tenancy.delete("sovereignnamespaces", NAMESPACE)
     wait_for(lambda: _gone(core, NAMESPACE), f"namespace {NAMESPACE} to go", timeout=120)
     tenancy.delete("sovereigntyprofiles", PROFILE)
     rbac.delete_cluster_role(EDITOR)
+
+
+def _label_edit_refused(alice: Any) -> bool:
+    try:
+        client.CoreV1Api(alice).patch_namespace(
+            NAMESPACE,
+            {"metadata": {"labels": {labels.POD_SECURITY_WARN: "privileged"}}},
+            dry_run="All",
+        )
+    except ApiException as error:
+        if error.status == 403:
+            return True
+        raise
+    return False
 
 
 def _gone(core: Any, namespace: str) -> bool:

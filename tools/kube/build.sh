@@ -7,6 +7,10 @@
 #   tools/kube/build.sh NAME...    build only the named binaries, if missing (e.g. helm)
 #   tools/kube/build.sh --bin-dir  print the cache folder and exit
 #
+# The CRDs of the snapshot API (VolumeSnapshot, VolumeSnapshotContent,
+# VolumeSnapshotClass) come the same way: from the Go module of the external-snapshotter
+# project, pinned below, into snapshot-crds/ of the same folder.
+#
 # SOUVERAIN_KUBE_BIN overrides the cache folder.
 set -euo pipefail
 
@@ -18,6 +22,9 @@ KUBERNETES_VERSION=$(sed -n 's/^[[:space:]]*\(require \)\{0,1\}k8s\.io\/kubernet
 [ -n "$KUBERNETES_VERSION" ] || { echo "souverain: cannot read the k8s.io/kubernetes version from $here/go.mod" >&2; exit 1; }
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
+SNAPSHOTTER_VERSION=v8.7.0
+SNAPSHOTTER_MODULE=github.com/kubernetes-csi/external-snapshotter/client/v8
+SNAPSHOT_CRDS=(volumesnapshotclasses volumesnapshotcontents volumesnapshots)
 GO_MIN=$(sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' "$here/go.mod")
 
 bin_dir=${SOUVERAIN_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/souverain/kube/$KUBERNETES_VERSION/bin}
@@ -72,13 +79,14 @@ NODE_KUBERNETES_VERSION=$(sed -n 's/^[[:space:]]*\(require \)\{0,1\}k8s\.io\/kub
 node_key="$KUBERNETES_VERSION recipe-$RECIPE $(cat "$here/node/go.mod" "$here/node/go.sum" | sha256sum | cut -c1-16)"
 # `build.sh` alone builds what the tests always need; the node binaries are built
 # when named (the real-node tests and `REAL_NODES=1 make run` name them).
-default_bins=("${kube_bins[@]}" kwok helm)
+default_bins=("${kube_bins[@]}" kwok helm snapshot-crds)
 all_bins=("${default_bins[@]}" "${node_bins[@]}")
 
 key() {  # key NAME: the stamp a built NAME carries
   case "$1" in
     kwok) echo "$KWOK_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
+    snapshot-crds) echo "$SNAPSHOTTER_VERSION" ;;
     kubelet|kube-proxy) echo "$node_key" ;;
     *) echo "$kube_key" ;;
   esac
@@ -110,6 +118,21 @@ mkdir -p "$bin_dir"
 echo "souverain: building ${missing[*]} (Kubernetes $KUBERNETES_VERSION) with $("$go_bin" env GOVERSION) into $bin_dir"
 echo "souverain: the first build takes several minutes and about 2 GB of Go build cache"
 
+fetch_snapshot_crds() {  # the CRD files of the pinned module, from the Go module proxy
+  local empty json dir crd
+  empty=$(mktemp -d)  # outside any module, so that only the named module is fetched
+  json=$(cd "$empty" && "$go_bin" mod download -json "$SNAPSHOTTER_MODULE@$SNAPSHOTTER_VERSION") \
+    || { rmdir "$empty"; fail "cannot download $SNAPSHOTTER_MODULE@$SNAPSHOTTER_VERSION: $json"; }
+  rmdir "$empty"
+  dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [ -n "$dir" ] || fail "go mod download named no folder for $SNAPSHOTTER_MODULE@$SNAPSHOTTER_VERSION"
+  mkdir -p "$bin_dir/snapshot-crds"
+  for crd in "${SNAPSHOT_CRDS[@]}"; do
+    install -m 0644 "$dir/config/crd/snapshot.storage.k8s.io_$crd.yaml" "$bin_dir/snapshot-crds/"
+  done
+  echo "$SNAPSHOTTER_VERSION" > "$bin_dir/.snapshot-crds.built"
+}
+
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0
 build_kube=()
 built_kube=()
@@ -118,7 +141,7 @@ built_node=()
 for name in "${missing[@]}"; do
   case "$name" in
     etcd) build_kube+=(./cmd/etcd); built_kube+=(etcd) ;;
-    kwok|helm) ;;
+    kwok|helm|snapshot-crds) ;;
     kubelet|kube-proxy) build_node+=("k8s.io/kubernetes/cmd/$name"); built_node+=("$name") ;;
     *) build_kube+=("k8s.io/kubernetes/cmd/$name"); built_kube+=("$name") ;;
   esac
@@ -144,6 +167,7 @@ for name in "${missing[@]}"; do
           echo "$KWOK_VERSION" > "$bin_dir/.kwok.built" ;;
     helm) GOBIN="$bin_dir" "$go_bin" install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
           echo "$HELM_VERSION" > "$bin_dir/.helm.built" ;;
+    snapshot-crds) fetch_snapshot_crds ;;
   esac
 done
 echo "souverain: built ${missing[*]} in $bin_dir"

@@ -16,7 +16,8 @@ the profile handed to them as their parameter:
   ``secret``, ``downwardAPI``, ``projected``, ``emptyDir`` and ``image``, unless the
   profile's ``storage.allowedVolumeSources`` lists it (an NFS server, an inline CSI
   driver, a whole volume type), and generic ephemeral volumes of a class that is not
-  allowed or naming a volume;
+  allowed, naming a volume, or restoring from a snapshot they may not
+  (:mod:`souverain.admission.restores`);
 - :data:`WORKLOADS` and :data:`CRONJOBS` apply the same volume check to the pod
   templates of Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs,
   ReplicationControllers and CronJobs, so that a workload is refused when it is written,
@@ -48,6 +49,7 @@ from souverain.admission.policy import (
     trusted_conditions,
     validating_admission_policy,
 )
+from souverain.admission.restores import restore_refusal
 from souverain.api import SovereigntyProfileSpec
 from souverain.api.profile import VolumeType
 from souverain.labels import PROFILE
@@ -116,6 +118,7 @@ _EPHEMERAL_CLASS_REFUSED: Final = (
     f"has(v.ephemeral) && {_CLAIM_TEMPLATE}.?storageClassName.hasValue()"
     f" && !({_CLAIM_TEMPLATE}.storageClassName in variables.allowed)"
 )
+_TEMPLATE_PATH: Final = "ephemeral.volumeClaimTemplate.spec."
 _EPHEMERAL_NAMED: Final = f"has(v.ephemeral) && {_CLAIM_TEMPLATE}.?volumeName.orValue('') != ''"
 _NAMED_VOLUME: Final = (
     " names a volume, which could sit anywhere; only the operator and cluster"
@@ -141,6 +144,8 @@ def _volume_refusal(path: str) -> str:
         f" : {_EPHEMERAL_NAMED}"
         f" ? {volume} + 'ephemeral.volumeClaimTemplate.spec.volumeName '"
         f" + {_CLAIM_TEMPLATE}.volumeName + {cel_string(_NAMED_VOLUME)}"
+        f" : has(v.ephemeral)"
+        f" ? {restore_refusal(_CLAIM_TEMPLATE, volume + ' + ' + cel_string(_TEMPLATE_PATH))}"
         " : ''"
     )
 

@@ -191,6 +191,12 @@ class Storage(SpecModel):
     allowed_volume_sources: VolumeSources = Field(default_factory=VolumeSources)
     """Pod volumes beyond claims that are resident: NFS servers, inline CSI drivers and
     other volume types; all others are refused."""
+    allowed_snapshot_classes: list[DNSSubdomain] = Field(
+        default_factory=list, max_length=32, json_schema_extra=set_list()
+    )
+    """VolumeSnapshotClasses tenants may use: a VolumeSnapshot must name one of them, and
+    every VolumeSnapshot is refused when the list is empty. List only classes whose
+    driver keeps snapshots inside the topology."""
 
 
 _HOST_PART = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"

@@ -1,5 +1,6 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-scheduler,
-kube-controller-manager, and kwok keeping fake nodes Ready and their pods Running.
+kube-controller-manager, and kwok keeping fake nodes Ready and their pods Running; the
+API server serves the snapshot API (:mod:`souverain.devcluster.snapshotapi`).
 
 Every process is started in its own session so that it outlives the command that
 started it; their pids, ports and paths are kept in ``state.json`` so that
@@ -35,6 +36,7 @@ from souverain.devcluster.realnodes import (
     node_manifest_taint,
     real_node_specs,
 )
+from souverain.devcluster.snapshotapi import install_snapshot_api, snapshot_crd_files
 from souverain.devcluster.state import (
     ProcessRecord,
     State,
@@ -101,6 +103,7 @@ class DevCluster:
                 "stop it with 'souverain dev-cluster down' first"
             )
         paths = require(CONTROL_PLANE, self.binaries)
+        snapshot_crd_files(self.binaries)
         if self.real_nodes is not None:
             self.real_nodes.check()  # before anything starts: one line naming what is missing
         if self.state_dir.exists():
@@ -193,6 +196,11 @@ class DevCluster:
                 True,
             )
             mark("componentsHealthy")
+            with self.api_client() as api:
+                late = install_snapshot_api(api, self.binaries, deadline)
+            if late:
+                raise DevClusterError(f"the API server did not establish {', '.join(late)}")
+            mark("snapshotApiEstablished")
             self._create_nodes()
             self._wait_cluster_ready(deadline)
             mark("nodesReady")

@@ -10,7 +10,15 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from souverain.admission import egress_floor, exposure, images, placement, protection, storage
+from souverain.admission import (
+    egress_floor,
+    exposure,
+    images,
+    placement,
+    protection,
+    snapshots,
+    storage,
+)
 from souverain.api import SovereigntyProfile, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
@@ -68,6 +76,7 @@ def keep_admission(context: Context, profile: str, admission: list[dict[str, Any
         egress_floor.egress_floor_policy(operator),
         *storage.storage_policies(operator),
         *exposure.exposure_policies(operator),
+        *snapshots.snapshot_policies(operator),
         *protection.protection_policies(operator),
         *images.images_policies(operator),
         *admission,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import souverain.admission.placement as placement
-from souverain.admission import egress_floor, exposure, images, protection, storage
+from souverain.admission import egress_floor, exposure, images, protection, snapshots, storage
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.reconcile.conditions import condition
@@ -38,6 +38,7 @@ def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[di
             },
             *storage.storage_bindings(name, None),
             *exposure.exposure_bindings(name, None),
+            *snapshots.snapshot_bindings(name, None),
             *protection.protection_bindings(name, None),
             *images.images_bindings(name, None),
         ]
@@ -45,6 +46,7 @@ def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[di
         egress_floor.egress_floor_binding(name, spec),
         *storage.storage_bindings(name, spec),
         *exposure.exposure_bindings(name, spec),
+        *snapshots.snapshot_bindings(name, spec),
         *protection.protection_bindings(name, spec),
         *images.images_bindings(name, spec),
     ]

@@ -25,6 +25,7 @@ from souverain.report.schema import (
     Violation,
     VolumeEntry,
 )
+from souverain.report.snapshots import snapshot_report
 
 REGION = "topology.kubernetes.io/region"
 ZONE = "topology.kubernetes.io/zone"
@@ -48,6 +49,10 @@ class ClusterState:
     services: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     """Namespace name -> its labels as they are."""
+    snapshots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Namespace -> its VolumeSnapshots (none when the cluster serves no snapshot API)."""
+    snapshot_contents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    snapshot_classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     cluster_layers: list[str] = field(default_factory=list)
 
 
@@ -186,6 +191,15 @@ def namespace_report(sns: Mapping[str, Any], state: ClusterState) -> NamespaceRe
         )
     for claim in state.claims.get(name, []):
         report.volumes.append(_volume(claim, profile_name, spec, state, report))
+    report.snapshots, found = snapshot_report(
+        profile_name,
+        spec,
+        state.snapshots.get(name, []),
+        state.snapshot_contents,
+        state.snapshot_classes,
+        state.now,
+    )
+    report.violations += found
     for policy in state.network_policies.get(name, []):
         rules = egress_rules(policy)
         if rules:

@@ -69,7 +69,23 @@ def read_cluster(api: KubeApi, server: str, namespace: str | None = None) -> Clu
         state.claims[name] = _listed(api, "PersistentVolumeClaim", name)
         state.network_policies[name] = _listed(api, "NetworkPolicy", name)
         state.services[name] = _listed(api, "Service", name)
+    read_snapshots(api, state)
     return state
+
+
+def read_snapshots(api: KubeApi, state: ClusterState) -> None:
+    """The VolumeSnapshots of the sovereign namespaces, every content and every class,
+    when the cluster serves the snapshot API (a cluster without it has no snapshot)."""
+    if not api.serves("VolumeSnapshot"):
+        return
+    for sns in state.sovereign_namespaces:
+        name = sns["metadata"]["name"]
+        state.snapshots[name] = _listed(api, "VolumeSnapshot", name)
+    for kind, found in (
+        ("VolumeSnapshotContent", state.snapshot_contents),
+        ("VolumeSnapshotClass", state.snapshot_classes),
+    ):
+        found.update({obj["metadata"]["name"]: obj for obj in _listed(api, kind)})
 
 
 class ClusterError(Exception):

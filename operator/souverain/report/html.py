@@ -135,6 +135,34 @@ def _namespace(part: NamespaceReport) -> str:
                 for i in part.images
             ),
         ),
+        "<h3>Snapshots</h3>",
+        _table(
+            (
+                "snapshot",
+                "class",
+                "class allowed",
+                "content",
+                "driver",
+                "region",
+                "zone",
+                "resident",
+                "why",
+            ),
+            (
+                (
+                    _text(s.name),
+                    _text(s.snapshot_class),
+                    _yes_no(s.class_allowed),
+                    _text(s.content),
+                    _text(s.driver),
+                    _text(s.region),
+                    _text(s.zone),
+                    _yes_no(s.resident),
+                    _text(s.message),
+                )
+                for s in part.snapshots
+            ),
+        ),
         "<h3>Egress</h3>",
         _table(
             ("NetworkPolicy", "kept by the operator", "allows"),

@@ -45,6 +45,8 @@ class PlannedNamespace(Part):
     """Services that would reach outside the cluster past spec.exposure, with how."""
     pod_security: str | None = None
     """How the namespace's Pod Security level would change, when it would."""
+    snapshots_outside_classes: list[str] = Field(default_factory=list)
+    """VolumeSnapshots whose class the allowed snapshot classes would not list."""
     refused_images: list[str] = Field(default_factory=list)
     """Pods running images from outside the registries, as ``pod: image is repository``."""
 
@@ -68,6 +70,7 @@ class Plan(Part):
             or n.refused_egress
             or n.refused_network_policies
             or n.exposed_services
+            or n.snapshots_outside_classes
             or n.refused_images
             for n in self.namespaces
         )
@@ -164,6 +167,13 @@ def _namespace_effect(
         if outside:
             effect.exposed_services.append(f"{service['metadata']['name']}: {'; '.join(outside)}")
     effect.pod_security = pod_security_change(state.namespace_labels.get(name), spec)
+    for snapshot in state.snapshots.get(name, []):
+        snapshot_class = (snapshot.get("spec") or {}).get("volumeSnapshotClassName")
+        if snapshot_class not in spec.storage.allowed_snapshot_classes:
+            effect.snapshots_outside_classes.append(
+                f"{snapshot['metadata']['name']}: "
+                + (f"class {snapshot_class}" if snapshot_class else "no class")
+            )
     return effect
 
 
@@ -252,6 +262,7 @@ def describe(result: Plan) -> str:
             ("extra egress that would be refused", namespace.refused_egress),
             ("tenant NetworkPolicies that would be refused", namespace.refused_network_policies),
             ("Services that would be exposed past the profile", namespace.exposed_services),
+            ("snapshots of a class it would not allow", namespace.snapshots_outside_classes),
             ("pods whose images would be refused", namespace.refused_images),
         ):
             lines.append(f"    {title}: {'none' if not items else ''}")

@@ -68,6 +68,36 @@ class VolumeEntry(Part):
     message: str | None = None
 
 
+class SnapshotEntry(Part):
+    """A VolumeSnapshot of the namespace, its content, and where it lives when the
+    driver says so."""
+
+    name: str
+    snapshot_class: str | None = None
+    """spec.volumeSnapshotClassName (or the class of its content)."""
+    class_allowed: bool | None = None
+    """Whether the profile's storage.allowedSnapshotClasses lists the class; empty
+    without a readable profile."""
+    source_claim: str | None = None
+    """The claim it was taken from; empty for a pre-provisioned content."""
+    content: str | None = None
+    """The bound VolumeSnapshotContent (status.boundVolumeSnapshotContentName); empty
+    while unbound."""
+    driver: str | None = None
+    """The CSI driver of the content."""
+    snapshot_handle: str | None = None
+    """The storage system's identifier of the snapshot, from the content."""
+    region: str | None = None
+    zone: str | None = None
+    location_from: str | None = None
+    """What said where it lives: the content's topology labels or a parameter of its
+    class; empty when nothing does."""
+    resident: bool | None = None
+    """Whether its region and zone lie inside the profile's topology; empty while
+    unbound or when nothing says where it lives."""
+    message: str | None = None
+
+
 class EgressEntry(Part):
     """A NetworkPolicy of the namespace that allows egress."""
 
@@ -126,6 +156,8 @@ ViolationKind = Literal[
     "PodEgressOutsideProfile",
     "NonResidentVolume",
     "ImageOutsideRegistries",
+    "SnapshotClassNotAllowed",
+    "NonResidentSnapshot",
     "EgressOutsideProfile",
     "ServiceExposed",
     "PodSecurityNotEnforced",
@@ -201,6 +233,7 @@ class NamespaceReport(Part):
     nodes: list[NodeEntry] = Field(default_factory=list)
     pods: list[PodEntry] = Field(default_factory=list)
     volumes: list[VolumeEntry] = Field(default_factory=list)
+    snapshots: list[SnapshotEntry] = Field(default_factory=list)
     egress: list[EgressEntry] = Field(default_factory=list)
     services: list[ServiceEntry] = Field(default_factory=list)
     """Services reachable from outside the cluster (LoadBalancer, NodePort, externalIPs)."""

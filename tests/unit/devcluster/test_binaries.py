@@ -116,10 +116,16 @@ def test_build_with_too_old_go_says_what_is_missing(tmp_path: Path) -> None:
     assert "Go 1.26 or newer is needed" in result.stderr
 
 
-# A stand-in for Go that records what it is asked to build and makes empty binaries.
+# A stand-in for Go that records what it is asked to build and makes empty binaries,
+# and downloads a module as a folder of empty snapshot CRDs.
 FAKE_GO = """#!/bin/sh
 case "$1" in
   env) echo go1.26.0; exit 0 ;;
+  mod) echo "mod download $4" >> "$GO_LOG"; dir="$GO_LOG.module"; mkdir -p "$dir/config/crd"
+       for crd in volumesnapshotclasses volumesnapshotcontents volumesnapshots; do
+         touch "$dir/config/crd/snapshot.storage.k8s.io_$crd.yaml"
+       done
+       printf '{\\n\\t"Path": "%s",\\n\\t"Dir": "%s",\\n\\t"Sum": "h1:x"\\n}\\n' "${4%@*}" "$dir" ;;
   install) echo "install $2" >> "$GO_LOG"; name=${2%@*}; touch "$GOBIN/${name##*/}"
            chmod +x "$GOBIN/${name##*/}" ;;
   build) shift; out=; built=
@@ -173,7 +179,15 @@ def test_named_binaries_are_built_alone_and_once(tmp_path: Path) -> None:
     assert log.read_text().splitlines()[2:] == [
         "build etcd kube-apiserver kube-scheduler kube-controller-manager",
         f"install sigs.k8s.io/kwok/cmd/kwok@{pins['KWOK']}",
+        "mod download github.com/kubernetes-csi/external-snapshotter/client/v8"
+        f"@{pins['SNAPSHOTTER']}",
     ]
+    assert sorted(p.name for p in (cache / "snapshot-crds").iterdir()) == [
+        "snapshot.storage.k8s.io_volumesnapshotclasses.yaml",
+        "snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
+        "snapshot.storage.k8s.io_volumesnapshots.yaml",
+    ]
+    assert (cache / ".snapshot-crds.built").read_text().strip() == pins["SNAPSHOTTER"]
     assert "binaries are built" in build().stdout
 
 
