@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench-guarantees bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -84,9 +84,13 @@ bench-real-nodes: $(STAMP) binaries real-nodes ## image size and build time, a c
 bench-history: $(STAMP) ## bytes of one namespace's violation history after 1,000 violations, and one append's cost
 	$(BIN)/python tools/bench_history.py
 
-bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d), drift latency, failover, chaos, history size
+bench-guarantees: $(STAMP) binaries ## pod CREATE cost of the image, snapshot and Pod Security guarantees, against souverain before them
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_guarantees.py $(if $(ROUNDS),--rounds $(ROUNDS))
+
+bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d) and of the other guarantees, drift latency, failover, chaos, history size
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_placement.py $(if $(ROUNDS),--rounds $(ROUNDS))
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_guarantees.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_failover.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_chaos.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	$(BIN)/python tools/bench_history.py
