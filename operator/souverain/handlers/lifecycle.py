@@ -26,7 +26,9 @@ answer)."""
 def active_only(handler: Handler) -> Handler:
     """Runs a kopf handler only while this replica is the active one, and so that a
     replica stepping down waits for it to end; on a replica that no longer is, kopf
-    is told to try again later (the active replica does it)."""
+    is told to try again later (the active replica does it). A start-up activity is
+    not tried again there: kopf would retry it until it succeeds, and never stop, and
+    the next active replica runs its own."""
 
     @functools.wraps(handler)
     def acting(*args: Any, **kwargs: Any) -> Any:
@@ -34,6 +36,8 @@ def active_only(handler: Handler) -> Handler:
             with context_of(kwargs["memo"]).acting():
                 return handler(*args, **kwargs)
         except StandbyError:
+            if "activity" in kwargs:
+                return None
             raise kopf.TemporaryError("this replica is no longer the active one", delay=1) from None
         except OSError as error:
             # The API server is away or did not answer: kopf logs one line and tries

@@ -229,11 +229,17 @@ async def _serve(context: Context, options: RunOptions) -> int:
                 return 0
         await asyncio.to_thread(activate, context, settler, served)
         log.info("Active as %s", context.identity)
+        kopf_ended = asyncio.Event()
         kopf_thread = threading.Thread(
-            target=_run_kopf, args=(context, kopf_stop), name="souverain-kopf", daemon=True
+            target=_run_kopf,
+            args=(context, kopf_stop, lambda: loop.call_soon_threadsafe(kopf_ended.set)),
+            name="souverain-kopf",
+            daemon=True,
         )
         kopf_thread.start()
-        kopf_done = asyncio.ensure_future(asyncio.to_thread(kopf_thread.join))
+        # Not a thread blocked in join: one that never returned would keep the process
+        # from exiting, as the interpreter waits for its executor's threads.
+        kopf_done = asyncio.ensure_future(kopf_ended.wait())
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait()), kopf_done]
         if elector is not None:
             renewals = asyncio.ensure_future(asyncio.to_thread(elector.keep, leading))
@@ -277,11 +283,16 @@ async def _until(stopping: asyncio.Event, work: Any) -> bool:
     return bool(task.result())
 
 
-def _run_kopf(context: Context, stop: threading.Event) -> None:
-    """kopf, standalone, on its own thread and event loop, until ``stop``."""
-    kopf.run(
-        clusterwide=True,
-        standalone=True,
-        stop_flag=stop,
-        memo=kopf.Memo(context=context),
-    )
+def _run_kopf(context: Context, stop: threading.Event, ended: Any) -> None:
+    """kopf, standalone, on its own thread and event loop, until ``stop``; calls
+    ``ended`` when kopf returns."""
+    try:
+        kopf.run(
+            clusterwide=True,
+            standalone=True,
+            stop_flag=stop,
+            memo=kopf.Memo(context=context),
+        )
+    finally:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            ended()
