@@ -55,6 +55,8 @@ from souverain.devcluster.nodes import SOVEREIGN_LABEL
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "souverain.io", "v1alpha1"
 PLAIN = "bench-plain"
+TENANT = "bench-tenant"
+"""Who creates the pods: not the administrator, whom every souverain policy lets through."""
 REGISTRY = "registry.example"
 """The registry of the benchmark's pods, which every profile allows."""
 
@@ -109,6 +111,23 @@ def _bindings(server: Server, name: str) -> set[str]:
     return {item["metadata"]["name"] for item in json.loads(found.data)["items"]}
 
 
+class TenantServer(Server):
+    """The administrator's connection, acting as :data:`TENANT` (impersonation), so that
+    the policies evaluate every request as they do a tenant's."""
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> Any:
+        return self.pool.request(
+            method,
+            self.url + path,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Impersonate-User": TENANT,
+            },
+        )
+
+
 def _image_checked(server: Server, column: str) -> bool:
     """Whether set-up ``column`` refuses an image from another registry (a dry run)."""
     body = json.dumps(
@@ -141,8 +160,26 @@ def main() -> None:
                 ["wait", "--for=condition=Established", "-f", str(REPO / "crds")],
             ):
                 subprocess.run([kubectl, *verb], env=env, check=True, stdout=subprocess.DEVNULL)
-            server = Server(state.apiserver_url, cluster.state_dir / "pki")
+            admin = Server(state.apiserver_url, cluster.state_dir / "pki")
+            server = TenantServer(state.apiserver_url, cluster.state_dir / "pki")
             with cluster.api_client() as api:
+                client.RbacAuthorizationV1Api(api).create_cluster_role_binding(
+                    {
+                        "metadata": {"name": TENANT},
+                        "roleRef": {
+                            "apiGroup": "rbac.authorization.k8s.io",
+                            "kind": "ClusterRole",
+                            "name": "cluster-admin",
+                        },
+                        "subjects": [
+                            {
+                                "apiGroup": "rbac.authorization.k8s.io",
+                                "kind": "User",
+                                "name": TENANT,
+                            }
+                        ],
+                    }
+                )
                 core = client.CoreV1Api(api)
                 objects = client.CustomObjectsApi(api)
                 core.create_namespace({"metadata": {"name": PLAIN}})
@@ -172,7 +209,7 @@ def main() -> None:
                     }
                     wait(
                         lambda name=name, wanted=wanted: (
-                            wanted <= _bindings(server, name)
+                            wanted <= _bindings(admin, name)
                             and server.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default")
                         ),
                         f"namespace {name} and its admission objects",
@@ -222,7 +259,7 @@ def report(
 
     plain, before = figures("a"), figures("c")
     print(
-        f"Pod CREATE on Kubernetes {server_version(server)}, operator stopped, "
+        f"Pod CREATE as a tenant on Kubernetes {server_version(server)}, operator stopped, "
         f"{args.rounds} rounds, {args.pods} pods/round at 1 creator, "
         f"{16 * args.per_creator} at 16"
     )
