@@ -24,14 +24,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_stubs,
-    label_exists,
     profile_binding,
+    profile_policy,
     resource_rule,
-    trusted_conditions,
-    validating_admission_policy,
+    written_conditions,
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
@@ -102,45 +100,29 @@ def exposure_policies(operator_username: str) -> list[dict[str, Any]]:
     far as their profile says; it does nothing until bindings from
     :func:`exposure_bindings` hand it a profile."""
     return [
-        validating_admission_policy(
+        profile_policy(
             SERVICES,
-            {
-                "paramKind": {
-                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                    "kind": "SovereigntyProfile",
+            [resource_rule("", ["services"], ["CREATE", "UPDATE"])],
+            written_conditions(operator_username, "exposure-written", _CHANGED),
+            [
+                {"name": "type", "expression": _FIELDS[0]},
+                {"name": "externalIPs", "expression": _FIELDS[1]},
+                {"name": "loadBalancerIP", "expression": _FIELDS[2]},
+                {
+                    "name": "loadBalancer",
+                    "expression": f"{_EXPOSURE}.?loadBalancer.orValue(false)",
                 },
-                "matchConstraints": {
-                    "resourceRules": [resource_rule("", ["services"], ["CREATE", "UPDATE"])],
-                    "matchPolicy": "Equivalent",
-                    "namespaceSelector": label_exists(PROFILE),
+                {"name": "nodePort", "expression": f"{_EXPOSURE}.?nodePort.orValue(false)"},
+                {
+                    "name": "externalIPsAllowed",
+                    "expression": f"{_EXPOSURE}.?externalIPs.orValue(false)",
                 },
-                "matchConditions": [
-                    *trusted_conditions(operator_username),
-                    {
-                        "name": "exposure-written",
-                        "expression": f"request.operation != 'UPDATE' || {_CHANGED}",
-                    },
-                ],
-                "variables": [
-                    {"name": "type", "expression": _FIELDS[0]},
-                    {"name": "externalIPs", "expression": _FIELDS[1]},
-                    {"name": "loadBalancerIP", "expression": _FIELDS[2]},
-                    {
-                        "name": "loadBalancer",
-                        "expression": f"{_EXPOSURE}.?loadBalancer.orValue(false)",
-                    },
-                    {"name": "nodePort", "expression": f"{_EXPOSURE}.?nodePort.orValue(false)"},
-                    {
-                        "name": "externalIPsAllowed",
-                        "expression": f"{_EXPOSURE}.?externalIPs.orValue(false)",
-                    },
-                    {
-                        "name": "ranges",
-                        "expression": f"{_EXPOSURE}.?loadBalancerIPRanges.orValue([])",
-                    },
-                ],
-                "validations": [dict(validation) for validation in _VALIDATIONS],
-            },
+                {
+                    "name": "ranges",
+                    "expression": f"{_EXPOSURE}.?loadBalancerIPRanges.orValue([])",
+                },
+            ],
+            _VALIDATIONS,
         )
     ]
 

@@ -34,15 +34,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_stubs,
     cel_string,
-    label_exists,
     profile_binding,
+    profile_policy,
     resource_rule,
-    trusted_conditions,
-    validating_admission_policy,
+    written_conditions,
 )
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
@@ -208,29 +206,16 @@ def images_policies(operator_username: str) -> list[dict[str, Any]]:
     Requests from ``operator_username`` and from ``system:masters`` pass; the policies do
     nothing until bindings from :func:`images_bindings` hand them a profile."""
     return [
-        validating_admission_policy(
+        profile_policy(
             name,
-            {
-                "paramKind": {
-                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                    "kind": "SovereigntyProfile",
-                },
-                "matchConstraints": {
-                    "resourceRules": spec["rules"],
-                    "matchPolicy": "Equivalent",
-                    "namespaceSelector": label_exists(PROFILE),
-                },
-                "matchConditions": [
-                    *trusted_conditions(operator_username),
-                    {
-                        "name": "images-written",
-                        "expression": "request.operation != 'UPDATE'"
-                        f" || {_images(spec['spec'])} != {_images(spec['old'])}",
-                    },
-                ],
-                "variables": _variables(spec["spec"], spec["path"]),
-                "validations": [dict(_VALIDATION)],
-            },
+            spec["rules"],
+            written_conditions(
+                operator_username,
+                "images-written",
+                f"{_images(spec['spec'])} != {_images(spec['old'])}",
+            ),
+            _variables(spec["spec"], spec["path"]),
+            [_VALIDATION],
         )
         for name, spec in _SPECS.items()
     ]

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from souverain import API_GROUP, API_VERSION
 from souverain.labels import MANAGED_BY, MANAGED_BY_VALUE, PART_OF, PROFILE
+
+if TYPE_CHECKING:
+    from souverain.api import SovereigntyProfileSpec
 
 CLUSTER_ADMINS: Final = "system:masters"
 """The group whose requests pass: it bypasses authorization anyway."""
@@ -140,3 +144,61 @@ def profile_binding(
         },
         "spec": spec,
     }
+
+
+def written_conditions(
+    operator_username: str, name: str, changed: str | None, trusted: tuple[str, ...] = ()
+) -> list[dict[str, str]]:
+    """Match conditions that let the operator, cluster administrators and the ``trusted``
+    users through, and updates that do not change what ``changed`` (CEL) compares."""
+    conditions = trusted_conditions(operator_username)
+    if trusted:
+        conditions.append(
+            {
+                "name": "not-a-volume-controller",
+                "expression": f"!(request.userInfo.username in {cel_strings(trusted)})",
+            }
+        )
+    if changed:
+        conditions.append(
+            {"name": name, "expression": f"request.operation != 'UPDATE' || {changed}"}
+        )
+    return conditions
+
+
+def profile_policy(
+    name: str,
+    rules: list[dict[str, Any]],
+    conditions: list[dict[str, str]],
+    variables: list[dict[str, str]],
+    validations: list[dict[str, str]],
+) -> dict[str, Any]:
+    """A ValidatingAdmissionPolicy that reads the SovereigntyProfile its binding hands it,
+    for the ``rules`` in namespaces bound to a profile."""
+    return validating_admission_policy(
+        name,
+        {
+            "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
+            "matchConstraints": {
+                "resourceRules": rules,
+                "matchPolicy": "Equivalent",
+                "namespaceSelector": label_exists(PROFILE),
+            },
+            "matchConditions": conditions,
+            "variables": variables,
+            "validations": [dict(validation) for validation in validations],
+        },
+    )
+
+
+def namespace_bindings(
+    policies: tuple[str, ...], profile: str, spec: SovereigntyProfileSpec | None
+) -> list[dict[str, Any]]:
+    """The bindings of ``policies`` for ``profile``, selecting its namespaces, with the
+    profile as their parameter; with ``spec`` None, only their kinds and names (enough
+    to delete them)."""
+    if spec is None:
+        return binding_stubs(policies, profile)
+    selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile}}}
+    enforced = spec.enforcement.mode == "Enforce"
+    return [profile_binding(policy, profile, enforced, selected) for policy in policies]

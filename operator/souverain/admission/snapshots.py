@@ -39,16 +39,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_stubs,
     cel_string,
-    cel_strings,
-    label_exists,
     profile_binding,
+    profile_policy,
     resource_rule,
-    trusted_conditions,
-    validating_admission_policy,
+    written_conditions,
 )
 from souverain.admission.restores import SNAPSHOT_GROUP, restore_refusal
 from souverain.admission.storage import VOLUME_CONTROLLERS
@@ -153,50 +150,23 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
 }
 
 
-def _conditions(operator_username: str, spec: dict[str, Any]) -> list[dict[str, str]]:
-    conditions = trusted_conditions(operator_username)
-    if spec.get("trusted"):
-        conditions.append(
-            {
-                "name": "not-a-volume-controller",
-                "expression": f"!(request.userInfo.username in {cel_strings(spec['trusted'])})",
-            }
-        )
-    if spec["changed"]:
-        conditions.append(
-            {
-                "name": "snapshot-written",
-                "expression": f"request.operation != 'UPDATE' || {spec['changed']}",
-            }
-        )
-    return conditions
-
-
 def snapshot_policies(operator_username: str) -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicies that keep tenants' snapshots resident. Requests
     from ``operator_username`` and ``system:masters`` pass; the policies do nothing until
     bindings from :func:`snapshot_bindings` hand them a profile. On a cluster that does
     not serve the snapshot API, the VolumeSnapshot policy matches nothing."""
     return [
-        validating_admission_policy(
+        profile_policy(
             name,
-            {
-                "paramKind": {
-                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                    "kind": "SovereigntyProfile",
-                },
-                "matchConstraints": {
-                    "resourceRules": spec["rules"],
-                    "matchPolicy": "Equivalent",
-                    "namespaceSelector": label_exists(PROFILE),
-                },
-                "matchConditions": _conditions(operator_username, spec),
-                "variables": [
-                    {"name": variable, "expression": expression}
-                    for variable, expression in spec["variables"]
-                ],
-                "validations": [dict(validation) for validation in spec["validations"]],
-            },
+            spec["rules"],
+            written_conditions(
+                operator_username, "snapshot-written", spec["changed"], spec.get("trusted", ())
+            ),
+            [
+                {"name": variable, "expression": expression}
+                for variable, expression in spec["variables"]
+            ],
+            spec["validations"],
         )
         for name, spec in _SPECS.items()
     ]

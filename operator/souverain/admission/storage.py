@@ -37,22 +37,17 @@ from __future__ import annotations
 
 from typing import Any, Final, get_args
 
-from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_name,
-    binding_stubs,
     cel_string,
-    cel_strings,
-    label_exists,
-    profile_binding,
+    namespace_bindings,
+    profile_policy,
     resource_rule,
-    trusted_conditions,
-    validating_admission_policy,
+    written_conditions,
 )
 from souverain.admission.restores import restore_refusal
 from souverain.api import SovereigntyProfileSpec
 from souverain.api.profile import VolumeType
-from souverain.labels import PROFILE
 
 CLAIMS: Final = "souverain-storage-claims"
 STATEFULSETS: Final = "souverain-storage-statefulsets"
@@ -269,49 +264,22 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
 }
 
 
-def _conditions(operator_username: str, spec: dict[str, Any]) -> list[dict[str, str]]:
-    conditions = trusted_conditions(operator_username)
-    if spec.get("trusted"):
-        conditions.append(
-            {
-                "name": "not-a-volume-controller",
-                "expression": f"!(request.userInfo.username in {cel_strings(spec['trusted'])})",
-            }
-        )
-    if spec["changed"]:
-        conditions.append(
-            {
-                "name": "storage-written",
-                "expression": f"request.operation != 'UPDATE' || {spec['changed']}",
-            }
-        )
-    return conditions
-
-
 def storage_policies(operator_username: str) -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicies that keep tenants' data on resident storage.
     Requests from ``operator_username`` and from ``system:masters`` pass; the policies do
     nothing until bindings from :func:`storage_bindings` hand them a profile."""
     return [
-        validating_admission_policy(
+        profile_policy(
             name,
-            {
-                "paramKind": {
-                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                    "kind": "SovereigntyProfile",
-                },
-                "matchConstraints": {
-                    "resourceRules": spec["rules"],
-                    "matchPolicy": "Equivalent",
-                    "namespaceSelector": label_exists(PROFILE),
-                },
-                "matchConditions": _conditions(operator_username, spec),
-                "variables": [
-                    {"name": variable, "expression": expression}
-                    for variable, expression in (*_COMMON_VARIABLES, *spec["variables"])
-                ],
-                "validations": [dict(validation) for validation in spec["validations"]],
-            },
+            spec["rules"],
+            written_conditions(
+                operator_username, "storage-written", spec["changed"], spec.get("trusted", ())
+            ),
+            [
+                {"name": variable, "expression": expression}
+                for variable, expression in (*_COMMON_VARIABLES, *spec["variables"])
+            ],
+            spec["validations"],
         )
         for name, spec in _SPECS.items()
     ]
@@ -327,8 +295,4 @@ def storage_bindings(
 ) -> list[dict[str, Any]]:
     """The bindings of the storage policies for one profile; with ``spec`` None, only their
     kinds and names (enough to delete them)."""
-    if spec is None:
-        return binding_stubs(POLICY_NAMES, profile_name)
-    selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}}
-    enforced = spec.enforcement.mode == "Enforce"
-    return [profile_binding(policy, profile_name, enforced, selected) for policy in POLICY_NAMES]
+    return namespace_bindings(POLICY_NAMES, profile_name, spec)
