@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster import Cluster, wait_for
 from tests.support.escape_routes import (
@@ -29,6 +28,7 @@ from tests.support.escape_routes import (
 )
 from tests.support.operator import Operator
 from tests.support.placement import NO_SCHEDULER
+from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -81,29 +81,17 @@ def tenant(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Tenant]:
     core = client.CoreV1Api(api)
     wait_for(lambda: core.read_namespaced_persistent_volume_claim("ledger", NAMESPACE), "the claim")
     rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_cluster_role(
-        {
-            "metadata": {"name": NAMESPACE_EDITOR},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["namespaces"],
-                    "verbs": ["get", "patch", "update"],
-                }
-            ],
-        }
-    )
-    rbac.create_namespaced_role_binding(
+    tenancy.grant(
+        NAMESPACE_EDITOR,
         NAMESPACE,
-        {
-            "metadata": {"name": "namespace-editor"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": NAMESPACE_EDITOR,
-            },
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OWNER}],
-        },
+        OWNER,
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["namespaces"],
+                "verbs": ["get", "patch", "update"],
+            }
+        ],
     )
     nodes = {
         node.metadata.name: dict(node.metadata.labels or {}) for node in core.list_node().items
@@ -119,28 +107,18 @@ def tenant(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Tenant]:
         yield Tenant(NAMESPACE, PROFILE, owner, api, nodes)
     objects.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "residentvolumes", "ledger")
     tenancy.delete("sovereignnamespaces", NAMESPACE)
-    wait_for(lambda: _gone(core, NAMESPACE), f"namespace {NAMESPACE} to be deleted", timeout=120)
+    wait_for(
+        lambda: namespace_gone(core, NAMESPACE), f"namespace {NAMESPACE} to be deleted", timeout=120
+    )
     tenancy.delete("sovereigntyprofiles", PROFILE)
     rbac.delete_cluster_role(NAMESPACE_EDITOR)
     storage.delete_storage_class(ALLOWED_CLASS)
 
 
-def _gone(core: Any, namespace: str) -> bool:
-    try:
-        core.read_namespace(namespace)
-    except ApiException as error:
-        return error.status == 404
-    return False
-
-
-@pytest.fixture(scope="module", params=["operator-up", "operator-stopped"])
+@pytest.fixture(scope="module", params=OPERATOR_STATES)
 def state(request: pytest.FixtureRequest, tenant: Tenant, operator: Operator) -> Iterator[str]:
     """Runs every test of the module once with the operator up, once with it stopped."""
-    if request.param == "operator-stopped":
-        operator.stop()
-    yield request.param
-    if request.param == "operator-stopped":
-        operator.start()
+    yield from operator_in(request.param, operator)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from tests.support.cluster import Cluster, wait_for
 from tests.support.escape_routes import refused
 from tests.support.operator import Operator
 from tests.support.placement import NO_SCHEDULER
+from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in, refused_now
 from tests.support.tenancy import GROUP, SOVEREIGN_NODES, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -50,7 +51,11 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
             )
             # The API server loads a new policy and binding a moment after they are written.
             wait_for(
-                lambda name=name: _dry_run_refused(core, name),
+                lambda name=name: refused_now(
+                    lambda: core.create_namespaced_service(
+                        name, _service("probe", type="NodePort"), dry_run="All"
+                    )
+                ),
                 f"the exposure policy to answer in {name}",
             )
         yield alice
@@ -58,35 +63,15 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
     for name in (CLOSED, BALANCED):
         tenancy.delete("sovereignnamespaces", name)
     for name in (CLOSED, BALANCED):
-        wait_for(lambda name=name: _gone(core, name), f"namespace {name} to go", timeout=120)
+        wait_for(
+            lambda name=name: namespace_gone(core, name), f"namespace {name} to go", timeout=120
+        )
         tenancy.delete("sovereigntyprofiles", name)
 
 
-def _dry_run_refused(core: Any, namespace: str) -> bool:
-    try:
-        core.create_namespaced_service(namespace, _service("probe", type="NodePort"), dry_run="All")
-    except ApiException as error:
-        if error.status == 403:
-            return True
-        raise
-    return False
-
-
-def _gone(core: Any, namespace: str) -> bool:
-    try:
-        core.read_namespace(namespace)
-    except ApiException as error:
-        return error.status == 404
-    return False
-
-
-@pytest.fixture(scope="module", params=["operator-up", "operator-stopped"])
+@pytest.fixture(scope="module", params=OPERATOR_STATES)
 def state(request: pytest.FixtureRequest, owner: Any, operator: Operator) -> Iterator[str]:
-    if request.param == "operator-stopped":
-        operator.stop()
-    yield request.param
-    if request.param == "operator-stopped":
-        operator.start()
+    yield from operator_in(request.param, operator)
 
 
 @pytest.fixture

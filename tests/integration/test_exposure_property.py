@@ -22,6 +22,7 @@ from souverain.api import SovereigntyProfileSpec
 from souverain.report.exposure import service_exposure
 from tests.support.cluster import Cluster, wait_for
 from tests.support.operator import Operator
+from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in
 from tests.support.tenancy import SOVEREIGN_NODES, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -63,7 +64,9 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
     for kind in EXPOSURES:
         tenancy.delete("sovereignnamespaces", _namespace(kind))
     for kind in EXPOSURES:
-        wait_for(lambda kind=kind: _gone(core, _namespace(kind)), "namespace to go", timeout=120)
+        wait_for(
+            lambda kind=kind: namespace_gone(core, _namespace(kind)), "namespace to go", timeout=120
+        )
         tenancy.delete("sovereigntyprofiles", _namespace(kind))
 
 
@@ -74,21 +77,9 @@ def _probe(kind: str) -> dict[str, Any]:
     return {"spec": {"type": "NodePort", "ports": [{"port": 80}]}, "probe": "refused"}
 
 
-def _gone(core: Any, namespace: str) -> bool:
-    try:
-        core.read_namespace(namespace)
-    except ApiException as error:
-        return error.status == 404
-    return False
-
-
-@pytest.fixture(scope="module", params=["operator-up", "operator-stopped"])
+@pytest.fixture(scope="module", params=OPERATOR_STATES)
 def state(request: pytest.FixtureRequest, owner: Any, operator: Operator) -> Iterator[str]:
-    if request.param == "operator-stopped":
-        operator.stop()
-    yield request.param
-    if request.param == "operator-stopped":
-        operator.start()
+    yield from operator_in(request.param, operator)
 
 
 def _decision(core: Any, namespace: str, body: dict[str, Any]) -> bool | None:

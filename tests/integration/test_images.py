@@ -28,6 +28,7 @@ from tests.support.cluster import Cluster, wait_for
 from tests.support.escape_routes import refused
 from tests.support.operator import Operator
 from tests.support.placement import NO_SCHEDULER
+from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in
 from tests.support.tenancy import GROUP, SOVEREIGN_NODES, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -89,7 +90,9 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Owner]:
         wait_for(lambda: not _accepted(tenant, OUTSIDE), "the image policies to take effect")
         yield tenant
     tenancy.delete("sovereignnamespaces", NAMESPACE)
-    wait_for(lambda: _gone(core, NAMESPACE), f"namespace {NAMESPACE} to be deleted", timeout=120)
+    wait_for(
+        lambda: namespace_gone(core, NAMESPACE), f"namespace {NAMESPACE} to be deleted", timeout=120
+    )
     tenancy.delete("sovereigntyprofiles", PROFILE)
     client.RbacAuthorizationV1Api(api).delete_cluster_role(EXTRA_RIGHTS)
 
@@ -97,49 +100,24 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Owner]:
 def _grant_debugging_and_pod_templates(api: Any) -> None:
     """The admin role gives neither kubectl debug nor PodTemplates; a platform may grant
     them to owners, and the policies must hold then too."""
-    rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_cluster_role(
-        {
-            "metadata": {"name": EXTRA_RIGHTS},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["pods/ephemeralcontainers", "podtemplates"],
-                    "verbs": ["get", "list", "create", "patch", "update"],
-                }
-            ],
-        }
-    )
-    rbac.create_namespaced_role_binding(
+    Tenancy(api).grant(
+        EXTRA_RIGHTS,
         NAMESPACE,
-        {
-            "metadata": {"name": "debugging-and-pod-templates"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": EXTRA_RIGHTS,
-            },
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OWNER}],
-        },
+        OWNER,
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["pods/ephemeralcontainers", "podtemplates"],
+                "verbs": ["get", "list", "create", "patch", "update"],
+            }
+        ],
     )
 
 
-def _gone(core: Any, namespace: str) -> bool:
-    try:
-        core.read_namespace(namespace)
-    except ApiException as error:
-        return error.status == 404
-    return False
-
-
-@pytest.fixture(scope="module", params=["operator-up", "operator-stopped"])
+@pytest.fixture(scope="module", params=OPERATOR_STATES)
 def state(request: pytest.FixtureRequest, owner: Owner, operator: Operator) -> Iterator[str]:
     """Runs the tests that ask for it once with the operator up, once with it stopped."""
-    if request.param == "operator-stopped":
-        operator.stop()
-    yield request.param
-    if request.param == "operator-stopped":
-        operator.start()
+    yield from operator_in(request.param, operator)
 
 
 @pytest.fixture

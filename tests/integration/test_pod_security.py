@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from souverain import labels
 from tests.support.cluster import Cluster, wait_for
 from tests.support.escape_routes import refused
 from tests.support.operator import Operator
 from tests.support.placement import NO_SCHEDULER
+from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in, refused_now
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -45,35 +45,23 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
     tenancy.namespace(NAMESPACE, PROFILE, owners=[{"kind": "User", "name": OWNER}])
     tenancy.wait(NAMESPACE)
     rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_cluster_role(
-        {
-            "metadata": {"name": EDITOR},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["namespaces"],
-                    "verbs": ["get", "patch", "update"],
-                },
-                {
-                    # kubectl debug: the admin role does not give it, a platform may.
-                    "apiGroups": [""],
-                    "resources": ["pods/ephemeralcontainers"],
-                    "verbs": ["patch", "update"],
-                },
-            ],
-        }
-    )
-    rbac.create_namespaced_role_binding(
+    tenancy.grant(
+        EDITOR,
         NAMESPACE,
-        {
-            "metadata": {"name": "namespace-editor"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": EDITOR,
+        OWNER,
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["namespaces"],
+                "verbs": ["get", "patch", "update"],
             },
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OWNER}],
-        },
+            {
+                # kubectl debug: the admin role does not give it, a platform may.
+                "apiGroups": [""],
+                "resources": ["pods/ephemeralcontainers"],
+                "verbs": ["patch", "update"],
+            },
+        ],
     )
     core = client.CoreV1Api(api)
     wait_for(lambda: core.read_namespaced_service_account("default", NAMESPACE), "default SA")
@@ -81,43 +69,23 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
         wait_for(lambda: client.CoreV1Api(alice).read_namespace(NAMESPACE), "alice's rights")
         wait_for(lambda: client.CoreV1Api(alice).list_namespaced_pod(NAMESPACE), "admin role")
         # The API server loads a new binding a moment after it is written.
-        wait_for(lambda: _label_edit_refused(alice), "the namespace label policy to answer")
+        edit = {"metadata": {"labels": {labels.POD_SECURITY_WARN: "privileged"}}}
+        wait_for(
+            lambda: refused_now(
+                lambda: client.CoreV1Api(alice).patch_namespace(NAMESPACE, edit, dry_run="All")
+            ),
+            "the namespace label policy to answer",
+        )
         yield alice
     tenancy.delete("sovereignnamespaces", NAMESPACE)
-    wait_for(lambda: _gone(core, NAMESPACE), f"namespace {NAMESPACE} to go", timeout=120)
+    wait_for(lambda: namespace_gone(core, NAMESPACE), f"namespace {NAMESPACE} to go", timeout=120)
     tenancy.delete("sovereigntyprofiles", PROFILE)
     rbac.delete_cluster_role(EDITOR)
 
 
-def _label_edit_refused(alice: Any) -> bool:
-    try:
-        client.CoreV1Api(alice).patch_namespace(
-            NAMESPACE,
-            {"metadata": {"labels": {labels.POD_SECURITY_WARN: "privileged"}}},
-            dry_run="All",
-        )
-    except ApiException as error:
-        if error.status == 403:
-            return True
-        raise
-    return False
-
-
-def _gone(core: Any, namespace: str) -> bool:
-    try:
-        core.read_namespace(namespace)
-    except ApiException as error:
-        return error.status == 404
-    return False
-
-
-@pytest.fixture(scope="module", params=["operator-up", "operator-stopped"])
+@pytest.fixture(scope="module", params=OPERATOR_STATES)
 def state(request: pytest.FixtureRequest, owner: Any, operator: Operator) -> Iterator[str]:
-    if request.param == "operator-stopped":
-        operator.stop()
-    yield request.param
-    if request.param == "operator-stopped":
-        operator.start()
+    yield from operator_in(request.param, operator)
 
 
 @pytest.fixture

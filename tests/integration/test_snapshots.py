@@ -31,6 +31,7 @@ from souverain.report.schema import Report
 from tests.support.cluster import Cluster, wait_for
 from tests.support.escape_routes import refused
 from tests.support.operator import Operator
+from tests.support.states import OPERATOR_STATES, operator_in
 from tests.support.tenancy import GROUP, SOVEREIGN_NODES, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -188,29 +189,17 @@ def tenant(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Tenant]:
     core = client.CoreV1Api(api)
     wait_for(lambda: core.read_namespaced_service_account("default", NAMESPACE), "default SA")
     rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_cluster_role(
-        {
-            "metadata": {"name": SNAPSHOT_ROLE},
-            "rules": [
-                {
-                    "apiGroups": [SNAPSHOT_GROUP],
-                    "resources": ["volumesnapshots"],
-                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-                }
-            ],
-        }
-    )
-    rbac.create_namespaced_role_binding(
+    tenancy.grant(
+        SNAPSHOT_ROLE,
         NAMESPACE,
-        {
-            "metadata": {"name": "snapshot-user"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": SNAPSHOT_ROLE,
-            },
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OWNER}],
-        },
+        OWNER,
+        [
+            {
+                "apiGroups": [SNAPSHOT_GROUP],
+                "resources": ["volumesnapshots"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }
+        ],
     )
     core.create_namespace({"metadata": {"name": OTHER}})
     objects.create_namespaced_custom_object(
@@ -276,14 +265,10 @@ def _in_force(tenant: Tenant) -> bool:
     return True
 
 
-@pytest.fixture(scope="module", params=["operator-up", "operator-stopped"])
+@pytest.fixture(scope="module", params=OPERATOR_STATES)
 def state(request: pytest.FixtureRequest, tenant: Tenant, operator: Operator) -> Iterator[str]:
     """Runs each test that asks for it once with the operator up, once with it stopped."""
-    if request.param == "operator-stopped":
-        operator.stop()
-    yield request.param
-    if request.param == "operator-stopped":
-        operator.start()
+    yield from operator_in(request.param, operator)
 
 
 @pytest.fixture

@@ -68,6 +68,27 @@ class Tenancy:
             },
         )
 
+    def grant(self, role: str, namespace: str, user: str, rules: list[dict[str, Any]]) -> None:
+        """Gives ``user`` the ``rules`` in ``namespace``, through a ClusterRole named
+        ``role`` and a RoleBinding of the same name: rights a platform may add to the
+        owners' admin role, which the guarantees must survive too."""
+        rbac = client.RbacAuthorizationV1Api(self.objects.api_client)
+        rbac.create_cluster_role({"metadata": {"name": role}, "rules": rules})
+        rbac.create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": role},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role,
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                ],
+            },
+        )
+
     def status(self, plural: str, name: str) -> dict[str, Any]:
         found = self.objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
         return dict(found.get("status") or {})
