@@ -17,6 +17,7 @@ from typing import IO
 from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import DevCluster, free_port
 from tests.support.cluster import Cluster
+from tests.support.processes import as_a_terminal_job
 from tests.support.repository import REPO
 
 RUN = REPO / "tools" / "run.sh"
@@ -26,7 +27,12 @@ FOLLOWING = "following the operator's log"
 def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
     out = open(log, "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [str(RUN)], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        [str(RUN)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=as_a_terminal_job,
     )
     return process, out
 

@@ -19,7 +19,7 @@ import pytest
 
 from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import free_port
-from tests.support.processes import Process, in_session, process
+from tests.support.processes import Process, as_a_terminal_job, in_session, process
 from tests.support.repository import REPO
 
 FOLLOWING = "souverain: following the operator's log"
@@ -68,6 +68,7 @@ def run_and_interrupt(work: Path, piped: bool) -> Interrupted:
             stdin=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,
+            preexec_fn=as_a_terminal_job,
         )
     seen: dict[int, Process] = {}
     deadline = time.monotonic() + STARTED_WITHIN

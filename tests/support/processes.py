@@ -4,7 +4,17 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
+
+
+def as_a_terminal_job() -> None:
+    """For ``preexec_fn``: the child takes Ctrl-C's signals as a terminal's job does. A
+    shell without job control starts its background commands with SIGINT and SIGQUIT
+    ignored, and children inherit that (a shell cannot even trap them again), so tests
+    started that way would otherwise see Ctrl-C do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 @dataclass(frozen=True)
