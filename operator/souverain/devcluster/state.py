@@ -7,6 +7,8 @@ import json
 import os
 import random
 import socket
+import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,10 +86,40 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+PORT_RESERVATIONS = Path(tempfile.gettempdir()) / "souverain-ports"
+"""One file per port handed out lately, so that two processes asking at once (a test
+and the control plane it starts, two test runs) are not given the same port."""
+
+RESERVED_SECONDS = 300
+"""How long a port handed out stays out of other answers: ample for its component to
+bind it, after which the bind itself keeps it."""
+
+
+def _reserve(port: int) -> bool:
+    """Takes the reservation of ``port`` unless another is recent; True when taken. Where
+    no reservation can be written, every port counts as free."""
+    path = PORT_RESERVATIONS / str(port)
+    try:
+        PORT_RESERVATIONS.mkdir(exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - path.stat().st_mtime < RESERVED_SECONDS:
+                return False
+            os.utime(path)  # an old reservation: its port was bound or left long ago
+            return True
+        except OSError:
+            return False
+    except OSError:
+        return True
+
+
 def free_port() -> int:
-    """A TCP port free on loopback at the time of asking, below the ephemeral range: a
-    port the kernel picks (bind to 0) is one it may also give an outgoing connection
-    before the component that was told it binds it ("address already in use")."""
+    """A TCP port free on loopback at the time of asking, below the ephemeral range, and
+    not handed out to anyone in the last :data:`RESERVED_SECONDS`: a port the kernel
+    picks (bind to 0) is one it may also give an outgoing connection before the
+    component that was told it binds it ("address already in use")."""
     floor = _ephemeral_floor()
     for _ in range(200):
         port = random.randint(max(1024, floor - 12000), floor - 1)
@@ -96,6 +128,7 @@ def free_port() -> int:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        if _reserve(port):
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
