@@ -35,10 +35,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from souverain.admission.policy import (
+    WRITES,
     binding_stubs,
     cel_string,
     profile_binding,
     profile_policy,
+    refusals_validation,
     resource_rule,
     written_conditions,
 )
@@ -156,20 +158,14 @@ def _variables(spec: str, path: str) -> list[dict[str, str]]:
     return [{"name": name, "expression": expression} for name, expression in staged]
 
 
-_VALIDATION: Final = {
-    "expression": "size(variables.allowed) == 0 || size(variables.refusals) == 0",
-    "message": "an image is not from a registry its namespace's profile allows",
-    "messageExpression": (
-        "variables.refusals[0] + (size(variables.refusals) > 1"
-        " ? ' (and ' + string(size(variables.refusals) - 1) + ' more)' : '')"
-    ),
-    "reason": "Forbidden",
-}
+_VALIDATION: Final = refusals_validation(
+    "an image is not from a registry its namespace's profile allows",
+    "size(variables.allowed) == 0",
+)
 
-_WRITES: Final = ["CREATE", "UPDATE"]
 _SPECS: Final[dict[str, dict[str, Any]]] = {
     PODS: {
-        "rules": [resource_rule("", ["pods", "pods/ephemeralcontainers"], _WRITES)],
+        "rules": [resource_rule("", ["pods", "pods/ephemeralcontainers"], WRITES)],
         "spec": "object.?spec",
         "old": "oldObject.?spec",
         "path": "spec",
@@ -177,23 +173,23 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
     WORKLOADS: {
         "rules": [
             resource_rule(
-                "apps", ["deployments", "replicasets", "statefulsets", "daemonsets"], _WRITES
+                "apps", ["deployments", "replicasets", "statefulsets", "daemonsets"], WRITES
             ),
-            resource_rule("batch", ["jobs"], _WRITES),
-            resource_rule("", ["replicationcontrollers"], _WRITES),
+            resource_rule("batch", ["jobs"], WRITES),
+            resource_rule("", ["replicationcontrollers"], WRITES),
         ],
         "spec": "object.spec.?template.?spec",
         "old": "oldObject.spec.?template.?spec",
         "path": "spec.template.spec",
     },
     CRONJOBS: {
-        "rules": [resource_rule("batch", ["cronjobs"], _WRITES)],
+        "rules": [resource_rule("batch", ["cronjobs"], WRITES)],
         "spec": "object.spec.jobTemplate.spec.template.?spec",
         "old": "oldObject.spec.jobTemplate.spec.template.?spec",
         "path": "spec.jobTemplate.spec.template.spec",
     },
     POD_TEMPLATES: {
-        "rules": [resource_rule("", ["podtemplates"], _WRITES)],
+        "rules": [resource_rule("", ["podtemplates"], WRITES)],
         "spec": "object.?template.?spec",
         "old": "oldObject.?template.?spec",
         "path": "template.spec",

@@ -146,6 +146,25 @@ def profile_binding(
     }
 
 
+WRITES: Final = ["CREATE", "UPDATE"]
+"""The operations that write an object, for ``resource_rule``."""
+
+
+def refusals_validation(message: str, allowed: str | None = None) -> dict[str, str]:
+    """A validation that holds when the CEL list ``variables.refusals`` is empty (or when
+    ``allowed`` holds), and says its first refusal and how many more there are."""
+    empty = "size(variables.refusals) == 0"
+    return {
+        "expression": f"{allowed} || {empty}" if allowed else empty,
+        "message": message,
+        "messageExpression": (
+            "variables.refusals[0] + (size(variables.refusals) > 1"
+            " ? ' (and ' + string(size(variables.refusals) - 1) + ' more)' : '')"
+        ),
+        "reason": "Forbidden",
+    }
+
+
 def written_conditions(
     operator_username: str, name: str, changed: str | None, trusted: tuple[str, ...] = ()
 ) -> list[dict[str, str]]:

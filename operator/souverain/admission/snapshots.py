@@ -40,10 +40,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from souverain.admission.policy import (
+    WRITES,
     binding_stubs,
     cel_string,
     profile_binding,
     profile_policy,
+    refusals_validation,
     resource_rule,
     written_conditions,
 )
@@ -71,20 +73,13 @@ _PRE_PROVISIONED: Final = (
     " only the operator and cluster administrators may: take the snapshot of a claim"
     " with spec.source.persistentVolumeClaimName"
 )
-_REFUSALS_VALIDATION: Final = {
-    "expression": "size(variables.refusals) == 0",
-    "message": "a claim restores from a snapshot its namespace's profile does not govern",
-    "messageExpression": (
-        "variables.refusals[0] + (size(variables.refusals) > 1"
-        " ? ' (and ' + string(size(variables.refusals) - 1) + ' more)' : '')"
-    ),
-    "reason": "Forbidden",
-}
-_WRITES: Final = ["CREATE", "UPDATE"]
+_REFUSALS_VALIDATION: Final = refusals_validation(
+    "a claim restores from a snapshot its namespace's profile does not govern"
+)
 
 _SPECS: Final[dict[str, dict[str, Any]]] = {
     SNAPSHOTS: {
-        "rules": [resource_rule(SNAPSHOT_GROUP, ["volumesnapshots"], _WRITES)],
+        "rules": [resource_rule(SNAPSHOT_GROUP, ["volumesnapshots"], WRITES)],
         "changed": "object.spec.?volumeSnapshotClassName.orValue('')"
         " != oldObject.spec.?volumeSnapshotClassName.orValue('')"
         " || object.spec.source != oldObject.spec.source",
@@ -129,7 +124,7 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
         "validations": [_REFUSALS_VALIDATION],
     },
     RESTORE_TEMPLATES: {
-        "rules": [resource_rule("apps", ["statefulsets"], _WRITES)],
+        "rules": [resource_rule("apps", ["statefulsets"], WRITES)],
         "changed": "object.spec.?volumeClaimTemplates.orValue([])"
         " != oldObject.spec.?volumeClaimTemplates.orValue([])",
         "variables": (

@@ -38,10 +38,12 @@ from __future__ import annotations
 from typing import Any, Final, get_args
 
 from souverain.admission.policy import (
+    WRITES,
     binding_name,
     cel_string,
     namespace_bindings,
     profile_policy,
+    refusals_validation,
     resource_rule,
     written_conditions,
 )
@@ -156,24 +158,17 @@ def _volume_variables(volumes: str, path: str) -> tuple[tuple[str, str], ...]:
     )
 
 
-_VOLUMES_VALIDATION: Final = {
-    "expression": "size(variables.refusals) == 0",
-    "message": "a volume writes outside the storage its namespace's profile allows",
-    "messageExpression": (
-        "variables.refusals[0] + (size(variables.refusals) > 1"
-        " ? ' (and ' + string(size(variables.refusals) - 1) + ' more)' : '')"
-    ),
-    "reason": "Forbidden",
-}
+_VOLUMES_VALIDATION: Final = refusals_validation(
+    "a volume writes outside the storage its namespace's profile allows"
+)
 
 
-_WRITES: Final = ["CREATE", "UPDATE"]
 _TEMPLATE_VOLUMES: Final = "object.spec.?template.?spec.?volumes"
 _JOB_TEMPLATE_VOLUMES: Final = "object.spec.jobTemplate.spec.template.spec.?volumes"
 
 _SPECS: Final[dict[str, dict[str, Any]]] = {
     CLAIMS: {
-        "rules": [resource_rule("", ["persistentvolumeclaims"], _WRITES)],
+        "rules": [resource_rule("", ["persistentvolumeclaims"], WRITES)],
         "changed": "object.spec.?storageClassName.orValue('')"
         " != oldObject.spec.?storageClassName.orValue('')"
         " || object.spec.?volumeName.orValue('') != oldObject.spec.?volumeName.orValue('')",
@@ -203,7 +198,7 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
         ],
     },
     STATEFULSETS: {
-        "rules": [resource_rule("apps", ["statefulsets"], _WRITES)],
+        "rules": [resource_rule("apps", ["statefulsets"], WRITES)],
         "changed": "object.spec.?volumeClaimTemplates.orValue([])"
         " != oldObject.spec.?volumeClaimTemplates.orValue([])",
         "variables": (
@@ -242,10 +237,10 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
     WORKLOADS: {
         "rules": [
             resource_rule(
-                "apps", ["deployments", "replicasets", "statefulsets", "daemonsets"], _WRITES
+                "apps", ["deployments", "replicasets", "statefulsets", "daemonsets"], WRITES
             ),
-            resource_rule("batch", ["jobs"], _WRITES),
-            resource_rule("", ["replicationcontrollers"], _WRITES),
+            resource_rule("batch", ["jobs"], WRITES),
+            resource_rule("", ["replicationcontrollers"], WRITES),
         ],
         "changed": f"{_TEMPLATE_VOLUMES}.orValue([])"
         " != oldObject.spec.?template.?spec.?volumes.orValue([])",
@@ -253,7 +248,7 @@ _SPECS: Final[dict[str, dict[str, Any]]] = {
         "validations": [_VOLUMES_VALIDATION],
     },
     CRONJOBS: {
-        "rules": [resource_rule("batch", ["cronjobs"], _WRITES)],
+        "rules": [resource_rule("batch", ["cronjobs"], WRITES)],
         "changed": f"{_JOB_TEMPLATE_VOLUMES}.orValue([])"
         " != oldObject.spec.jobTemplate.spec.template.spec.?volumes.orValue([])",
         "variables": _volume_variables(
