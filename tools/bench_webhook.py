@@ -23,6 +23,10 @@ floor. Then the in-process cost of the pure decision (decode, malformation, revi
 encode) per call, which splits souverain's code from the server stack.
 
     python tools/bench_webhook.py [--rounds 3] [--requests 2000] [--operator]
+                                  [--before CHECKOUT] [--profile]
+
+``--before`` adds souverain's server from another checkout, to measure a change in the
+same conditions; ``--profile`` prints where souverain's server spends its time.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import tempfile
 import threading
 import time
 import timeit
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -525,8 +530,10 @@ class Target:
 class ServerProcess:
     """A webhook server in a process of its own, ready once it prints ``listening``."""
 
-    def __init__(self, name: str, command: list[str], port: int, ca: Path) -> None:
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    def __init__(
+        self, name: str, command: list[str], port: int, ca: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "listening":
             self.process.kill()
@@ -546,33 +553,59 @@ def floor_server(scratch: Path) -> ServerProcess:
     return ServerProcess("floor", command, port, folder / "ca.crt")
 
 
-def souverain_server(scratch: Path, profile: Path | None) -> ServerProcess:
+def souverain_server(
+    scratch: Path, profile: Path | None = None, checkout: Path | None = None
+) -> ServerProcess:
+    """souverain's server, from this checkout or (named ``before``) from another."""
+    name = "souverain" if checkout is None else "before"
     port = free_port()
-    folder = scratch / "souverain"
+    folder = scratch / name
     command = [sys.executable, __file__, "--serve", f"127.0.0.1:{port}", str(folder)]
     command += ["--profile-to", str(profile)] if profile else []
-    return ServerProcess("souverain", command, port, folder / "ca.crt")
+    env = None
+    if checkout is not None:
+        env = {**os.environ, "PYTHONPATH": f"{checkout / 'operator'}{os.pathsep}{checkout}"}
+    return ServerProcess(name, command, port, folder / "ca.crt", env)
 
 
 # -- the in-process cost --------------------------------------------------------------
 
 
-def decision_cost(number: int) -> dict[str, float]:
-    """Seconds per call of what the server does with a body besides HTTP: decode,
-    check, look up, decide, encode."""
+def decision_cost(number: int = 200, repeat: int = 50) -> dict[str, dict[str, float]]:
+    """Seconds per call of each step the server takes with a body besides HTTP, by
+    review: decode, check, look up and decide, encode (the best of many short runs,
+    which the rest of the machine disturbs least); orjson's too when it is installed."""
     state = placement_state()
-    found = {}
+    codecs: list[tuple[str, Callable[[bytes], Any], Callable[[Any], bytes]]] = [
+        ("json", json.loads, lambda answer: json.dumps(answer).encode())
+    ]
+    with contextlib.suppress(ImportError):
+        import orjson
+
+        codecs.append(("orjson", orjson.loads, orjson.dumps))
+    found: dict[str, dict[str, float]] = {}
     for kind in KINDS:
         body, webhook = REVIEWS[kind], PATHS[kind].strip("/")
+        decoded = json.loads(body)
+        answer, _ = review(webhook, decoded, state.placement_of(NAMESPACE), ready=True)
 
-        def decide(body: bytes = body, webhook: str = webhook) -> bytes:
-            decoded = json.loads(body)
-            assert malformation(webhook, decoded) is None
+        def decide(decoded: Any = decoded, webhook: str = webhook) -> Any:
             placement = state.placement_of(decoded["request"]["namespace"])
-            answer, _ = review(webhook, decoded, placement, ready=True)
-            return json.dumps(answer).encode()
+            return review(webhook, decoded, placement, ready=True)
 
-        found[kind] = min(timeit.repeat(decide, number=number, repeat=5)) / number
+        steps: dict[str, Callable[[], Any]] = {}
+        for name, loads, _ in codecs:
+            steps[f"{name} decode"] = lambda loads=loads, body=body: loads(body)
+        steps["malformation"] = lambda webhook=webhook, decoded=decoded: malformation(
+            webhook, decoded
+        )
+        steps["placement_of + review"] = decide
+        for name, _, dumps in codecs:
+            steps[f"{name} encode"] = lambda dumps=dumps, answer=answer: dumps(answer)
+        found[kind] = {
+            step: min(timeit.repeat(call, number=number, repeat=repeat)) / number
+            for step, call in steps.items()
+        }
     return found
 
 
@@ -658,6 +691,12 @@ def main() -> None:
         help="profile souverain's server (cProfile) and print where its time goes",
     )
     options.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also souverain's server from another checkout (a worktree of main), as 'before'",
+    )
+    options.add_argument(
         "--serve", nargs=2, metavar=("HOST:PORT", "CERT_DIR"), help=argparse.SUPPRESS
     )
     options.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)
@@ -673,6 +712,8 @@ def main() -> None:
         operator = Operator(scratch) if args.operator else None
         try:
             started.append(floor_server(scratch))
+            if args.before is not None:
+                started.append(souverain_server(scratch, checkout=args.before.resolve()))
             started.append(souverain_server(scratch, profile))
             targets = [server.target for server in started]
             if operator is not None:
@@ -688,12 +729,9 @@ def main() -> None:
             stats = pstats.Stats(str(profile), stream=sys.stdout)
             stats.sort_stats("tottime").print_stats(25)
             stats.sort_stats("cumulative").print_stats(40)
-    cost = decision_cost(2000)
-    print(
-        "The decision in process (json.loads, malformation, placement_of, review,"
-        " json.dumps), per call: "
-        + ", ".join(f"{kind} review {seconds * 1e6:.1f}µs" for kind, seconds in cost.items())
-    )
+    print("Each step in process, per call (the decision without the server):")
+    for kind, steps in decision_cost().items():
+        print(f"  {kind:8} " + ", ".join(f"{step} {t * 1e6:.1f}µs" for step, t in steps.items()))
 
 
 # -- souverain run --------------------------------------------------------------------
