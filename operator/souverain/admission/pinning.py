@@ -13,8 +13,11 @@ CEL for the API server.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 from souverain.api import SovereigntyProfileSpec
@@ -38,6 +41,14 @@ class Pinning:
     def requirement_text(self) -> str:
         """The requirements as a person reads them: ``key In (a, b)``, ``key Exists``."""
         return ", ".join(_describe(requirement) for requirement in self.requirements)
+
+    @cached_property
+    def unpinned_patch(self) -> str:
+        """The patch of a pod without affinity that has the profile's tolerations
+        already, as a review carries it: the same for every such pod, encoded once."""
+        return encoded(
+            [{"op": "add", "path": "/spec/affinity", "value": pin({}, self)["affinity"]}]
+        )
 
 
 def pinning(profile: str, spec: SovereigntyProfileSpec) -> Pinning:
@@ -130,6 +141,24 @@ def pin_patch(
         for field in ("affinity", "tolerations")
         if pinned.get(field) != pod_spec.get(field)
     ]
+
+
+def encoded(patch: list[dict[str, Any]]) -> str:
+    """A JSON patch as an AdmissionReview response carries it: base64 of its JSON."""
+    return base64.b64encode(json.dumps(patch).encode()).decode()
+
+
+def encoded_patch(
+    pod_spec: Mapping[str, Any], pins: Pinning, pinned: Mapping[str, Any]
+) -> str | None:
+    """The patch of :func:`pin_patch` as a review carries it, or None when the pod is
+    pinned already; ``pinned`` is the pod's pinned form. Most pods have no affinity and
+    have the profile's tolerations already (or it adds none): theirs is the profile's
+    :attr:`Pinning.unpinned_patch`, encoded once."""
+    if not pod_spec.get("affinity") and pinned.get("tolerations") == pod_spec.get("tolerations"):
+        return pins.unpinned_patch
+    patch = pin_patch(pod_spec, pins, pinned)
+    return encoded(patch) if patch else None
 
 
 def refusals(

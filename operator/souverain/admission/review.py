@@ -10,13 +10,11 @@ answer at all.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from souverain.admission.pinning import Pinning, binding_refusal, pin, pin_patch, refusals
+from souverain.admission.pinning import Pinning, binding_refusal, encoded_patch, pin, refusals
 
 PIN_WEBHOOK: Final = "pin"
 BINDING_WEBHOOK: Final = "binding"
@@ -87,10 +85,10 @@ def _decide(
         response["warnings"] = [f"SovereigntyProfile {pins.profile} (Audit): {f}" for f in found]
         return "warned"
     if webhook == PIN_WEBHOOK and pins.enforced:
-        patch = pin_patch(original, pins, spec)
-        if patch:
+        patch = encoded_patch(original, pins, spec)
+        if patch is not None:
             response["patchType"] = "JSONPatch"
-            response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
+            response["patch"] = patch
             return "patched"
     return "allowed"
 

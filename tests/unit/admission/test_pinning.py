@@ -7,7 +7,9 @@ The same rules as admission policies are tested on a real API server in
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 from souverain.admission.pinning import (
     binding_refusal,
+    encoded_patch,
     is_pinned,
     pin,
     pin_patch,
@@ -220,6 +223,18 @@ def test_the_patch_turns_the_pod_into_its_pinned_form(
         assert operation["op"] == "add"
         patched[operation["path"].removeprefix("/spec/")] = operation["value"]
     assert patched == pin(spec, pins)
+
+
+@given(pod_spec(), profile())
+def test_the_encoded_patch_is_the_patch(
+    spec: dict[str, Any], profile_spec: SovereigntyProfileSpec
+) -> None:
+    """Also when it is the profile's patch encoded once, for a pod without affinity."""
+    pins = pinning("p", profile_spec)
+    found = encoded_patch(spec, pins, pin(spec, pins))
+    patch = pin_patch(spec, pins)
+    assert (json.loads(base64.b64decode(found)) if found is not None else []) == patch
+    assert (found is None) == (patch == [])
 
 
 @given(pod_spec(), profile())
