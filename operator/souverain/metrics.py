@@ -126,6 +126,7 @@ class Metrics:
             ["namespace"],
             registry=registry,
         )
+        self._admission: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self._namespaces: dict[str, tuple[str, str]] = {}
         self._volumes: dict[tuple[str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
@@ -143,6 +144,18 @@ class Metrics:
             self.reconciles.labels(kind=kind, result="success").inc()
         finally:
             self.reconcile_seconds.labels(kind=kind).observe(time.perf_counter() - start)
+
+    def record_admission(self, webhook: str, operation: str, outcome: str, seconds: float) -> None:
+        """Counts and times one admission review; its series are looked up once."""
+        key = (webhook, operation, outcome)
+        series = self._admission.get(key)
+        if series is None:
+            series = self._admission[key] = (
+                self.admission_decisions.labels(webhook, operation, outcome),
+                self.admission_seconds.labels(webhook, operation),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     @staticmethod
     def _count(found: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:

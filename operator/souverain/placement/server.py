@@ -125,9 +125,7 @@ class WebhookServer:
             webhook, body, self.state.placement_of(payload["namespace"]), ready=self.state.synced
         )
         operation = str(payload.get("operation", ""))
-        self.metrics.admission_decisions.labels(webhook, operation, outcome).inc()
-        elapsed = time.perf_counter() - started
-        self.metrics.admission_seconds.labels(webhook, operation).observe(elapsed)
+        self.metrics.record_admission(webhook, operation, outcome, time.perf_counter() - started)
         return web.json_response(answer)
 
     @staticmethod

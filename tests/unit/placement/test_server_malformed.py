@@ -35,6 +35,7 @@ from tests.support.malformed import (
     Malformed,
     WebhookRequest,
     WellFormed,
+    binding_review,
     pod_review,
 )
 
@@ -97,9 +98,10 @@ def placement_state() -> PlacementState:
 class Client:
     """HTTPS requests to the server, trusting its CA."""
 
-    def __init__(self, port: int, ca: Path) -> None:
+    def __init__(self, port: int, ca: Path, metrics: Metrics) -> None:
         self.port = port
         self.context = ssl.create_default_context(cafile=str(ca))
+        self.metrics = metrics
 
     def send(self, request: WebhookRequest) -> tuple[int, str]:
         connection = http.client.HTTPSConnection(
@@ -139,13 +141,14 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     served = serving_certificate(tmp_path_factory.mktemp("webhook"), ("127.0.0.1",))
     port = _free_port()
     options = WebhookOptions(listen=f"127.0.0.1:{port}", url=f"https://127.0.0.1:{port}")
-    server = WebhookServer(placement_state(), options, served, Metrics())
+    metrics = Metrics()
+    server = WebhookServer(placement_state(), options, served, metrics)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
     try:
-        yield Client(port, Path(served.certfile).parent / "ca.crt")
+        yield Client(port, Path(served.certfile).parent / "ca.crt", metrics)
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -168,6 +171,37 @@ def test_a_well_formed_review_is_answered(
         patch = json.loads(base64.b64decode(response["patch"]))
         assert {op["path"] for op in patch} == {"/spec/affinity"}
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_each_decision_is_counted_and_timed(client: Client) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return client.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    counted = {"webhook": "pin", "operation": "CREATE"}
+    before = (
+        sample("souverain_admission_decisions_total", **counted, outcome="patched"),
+        sample("souverain_admission_duration_seconds_count", **counted),
+        sample(
+            "souverain_admission_decisions_total",
+            webhook="binding",
+            operation="CREATE",
+            outcome="refused",
+        ),
+    )
+    for _ in range(2):
+        client.review("/pin", pod_review())
+    client.review("/binding", binding_review(OTHER_NODE))
+    assert (
+        sample("souverain_admission_decisions_total", **counted, outcome="patched"),
+        sample("souverain_admission_duration_seconds_count", **counted),
+        sample(
+            "souverain_admission_decisions_total",
+            webhook="binding",
+            operation="CREATE",
+            outcome="refused",
+        ),
+    ) == (before[0] + 2, before[1] + 2, before[2] + 1)
+    assert sample("souverain_admission_duration_seconds_sum", **counted) > 0
 
 
 @pytest.mark.parametrize("row", WEBHOOK_ROWS, ids=[row.name for row in WEBHOOK_ROWS])
