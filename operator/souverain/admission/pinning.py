@@ -14,11 +14,12 @@ CEL for the API server.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Final
+
+import orjson
 
 from souverain.api import SovereigntyProfileSpec
 
@@ -145,7 +146,7 @@ def pin_patch(
 
 def encoded(patch: list[dict[str, Any]]) -> str:
     """A JSON patch as an AdmissionReview response carries it: base64 of its JSON."""
-    return base64.b64encode(json.dumps(patch).encode()).decode()
+    return base64.b64encode(orjson.dumps(patch)).decode()
 
 
 def encoded_patch(

@@ -16,7 +16,6 @@ such an answer as a failure of the webhook; it never sends one.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import ssl
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import web
 
 from souverain.admission import placement
@@ -126,7 +126,9 @@ class WebhookServer:
         )
         operation = str(payload.get("operation", ""))
         self.metrics.record_admission(webhook, operation, outcome, time.perf_counter() - started)
-        return web.json_response(answer)
+        return web.Response(
+            body=orjson.dumps(answer), content_type="application/json", charset="utf-8"
+        )
 
     @staticmethod
     async def _review_of(request: web.Request) -> tuple[str, dict[str, Any]]:
@@ -148,11 +150,11 @@ class WebhookServer:
         if length > MAX_BODY_BYTES:
             raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, length, text=too_large)
         try:
-            body = json.loads(await request.read())
+            body = orjson.loads(await request.read())
         except web.HTTPRequestEntityTooLarge:
             # A chunked body with no length, found too large while it was read.
             raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, text=too_large) from None
-        except (ValueError, RecursionError) as error:
+        except ValueError as error:  # orjson's errors, also for JSON nested too deep
             raise web.HTTPBadRequest(text=f"not JSON: {error}") from None
         problem = malformation(webhook, body)
         if problem is not None:
