@@ -10,7 +10,10 @@ No API server is needed. Two servers run as processes of their own, on loopback:
 
 With ``--operator``, a third: ``souverain run --admission-layers=webhook`` against a
 local control plane, its webhook port posted to directly, to show what sharing the
-process with kopf, the informers and the rest of the operator costs.
+process with kopf, the informers and the rest of the operator costs: once idle, and
+once while kopf reconciles a stream of SovereignNamespace changes, against souverain's
+server alone measured in the same stream (the same competition for the machine's
+cores, without sharing a process).
 
 Two reviews are posted, as the API server sends them: a pod CREATE (a Deployment's pod,
 with managedFields, owner references, two containers, the service account token volume
@@ -18,9 +21,11 @@ and the tolerations the DefaultTolerationSeconds plugin adds) to ``/pin``, which
 souverain pins, and a ``pods/binding`` to a qualified node to ``/binding`` (the floor
 gets it on ``/pin``: it answers every body alike). Clients hold one TLS keep-alive
 connection each; 1 client gives p50 and p99 per review, 16 concurrent clients give the
-throughput. Rounds interleave the servers. Each figure is printed with its ratio to the
-floor. Then the in-process cost of the pure decision (decode, malformation, review,
-encode) per call, which splits souverain's code from the server stack.
+throughput and the CPU time the server's event-loop thread spends per review (the
+steadiest figure on a machine that runs other work). Rounds interleave the servers.
+Each figure is printed with its ratio to the floor. Then the in-process cost of each
+step of the decision (decode, malformation, review, encode) per call, which splits
+souverain's code from the server stack.
 
     python tools/bench_webhook.py [--rounds 3] [--requests 2000] [--operator]
                                   [--before CHECKOUT] [--profile]
@@ -48,7 +53,7 @@ import tempfile
 import threading
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +74,9 @@ NAMESPACE = "bench-sovereign"
 PROFILE = "bench"
 NODE = "sov-fr-1"
 KINDS = ("pod", "binding")
+CHURN, CHURNING = "bench-churn", 10
+"""The SovereignNamespaces whose changes keep kopf busy, and how many there are."""
+CHANGE_SECONDS = 0.05
 PATHS = {"pod": "/pin", "binding": "/binding"}
 
 # -- the reviews --------------------------------------------------------------------
@@ -510,7 +518,7 @@ def run_clients(
 
 @dataclass(frozen=True)
 class Target:
-    """A webhook server to post reviews to, and the process whose CPU time it spends."""
+    """A webhook server to post reviews to, and the process it runs in."""
 
     name: str
     port: int
@@ -518,13 +526,10 @@ class Target:
     pid: int
 
     def cpu_seconds(self) -> float:
-        """CPU time the process has run, all its threads together (from schedstat)."""
-        tasks = Path(f"/proc/{self.pid}/task")
-        total = 0
-        for task in tasks.iterdir():
-            with contextlib.suppress(OSError, ValueError):  # a thread that ended meanwhile
-                total += int((task / "schedstat").read_text().split()[0])
-        return total / 1e9
+        """CPU time of the process's main thread, where the server's event loop runs
+        (the operator's kopf, informers and workers have threads of their own)."""
+        stat = Path(f"/proc/{self.pid}/task/{self.pid}/schedstat").read_text()
+        return int(stat.split()[0]) / 1e9
 
 
 class ServerProcess:
@@ -638,13 +643,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def report(figures: dict[tuple[str, str], Figures], servers: list[str]) -> None:
+def report(figures: dict[tuple[str, str], Figures], servers: list[str], baseline: str) -> None:
     print(
         f"{'':19} {'p50 1c':>8} {'p99 1c':>8} {'p50 16c':>8} {'reviews/s 16c':>14}"
         f" {'CPU/review':>10}   {'p50 x':>6} {'p99 x':>6} {'rate x':>6} {'CPU x':>6}"
     )
     for kind in KINDS:
-        floor = figures[("floor", kind)]
+        base = figures[(baseline, kind)]
         for server in servers:
             found = figures[(server, kind)]
             p50, p99 = statistics.median(found.one), percentile(found.one, 0.99)
@@ -652,13 +657,15 @@ def report(figures: dict[tuple[str, str], Figures], servers: list[str]) -> None:
                 f"{kind + ' ' + server:19} {p50 * 1e6:6.0f}µs {p99 * 1e6:6.0f}µs"
                 f" {statistics.median(found.many) * 1e6:6.0f}µs {found.rate:14.0f}"
                 f" {found.cpu * 1e6:8.0f}µs  "
-                f" {p50 / statistics.median(floor.one):5.2f}x"
-                f" {p99 / percentile(floor.one, 0.99):5.2f}x"
-                f" {found.rate / floor.rate:5.2f}x {found.cpu / floor.cpu:5.2f}x"
+                f" {p50 / statistics.median(base.one):5.2f}x"
+                f" {p99 / percentile(base.one, 0.99):5.2f}x"
+                f" {found.rate / base.rate:5.2f}x {found.cpu / base.cpu:5.2f}x"
             )
 
 
-def measure(targets: list[Target], rounds: int, requests: int, per_client: int) -> None:
+def measure(
+    targets: list[Target], rounds: int, requests: int, per_client: int
+) -> dict[tuple[str, str], Figures]:
     figures = {(t.name, kind): Figures() for t in targets for kind in KINDS}
     for round_number in range(rounds):
         for kind in KINDS:
@@ -671,12 +678,7 @@ def measure(targets: list[Target], rounds: int, requests: int, per_client: int) 
                 found.batches.append((len(many), wall, target.cpu_seconds() - cpu))
                 found.many.extend(many)
         print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
-    print(
-        f"{rounds} rounds; per round and review, {requests} reviews at 1 client and"
-        f" {16 * per_client} at 16; pod review {len(REVIEWS['pod'])} bytes,"
-        f" binding review {len(REVIEWS['binding'])} bytes"
-    )
-    report(figures, [t.name for t in targets])
+    return figures
 
 
 def main() -> None:
@@ -718,7 +720,23 @@ def main() -> None:
             targets = [server.target for server in started]
             if operator is not None:
                 targets.append(operator.start())
-            measure(targets, args.rounds, args.requests, args.per_client)
+            figures = measure(targets, args.rounds, args.requests, args.per_client)
+            print(
+                f"{args.rounds} rounds; per round and review, {args.requests} reviews at 1"
+                f" client and {16 * args.per_client} at 16; pod review {len(REVIEWS['pod'])}"
+                f" bytes, binding review {len(REVIEWS['binding'])} bytes. Ratios to the floor:"
+            )
+            report(figures, [t.name for t in targets], "floor")
+            if operator is not None:
+                alone = [t for t in targets if t.name in ("souverain", "operator")]
+                with operator.busy() as busy:
+                    figures = measure(alone, args.rounds, args.requests, args.per_client)
+                print(
+                    f"While kopf reconciles {busy.rate:.0f} SovereignNamespace changes a"
+                    f" second (the operator's threads at {busy.cpu:.0%} of a core, reviews"
+                    " included). Ratios to souverain's server alone:"
+                )
+                report(figures, [t.name for t in alone], "souverain")
         finally:
             for server in started:
                 server.stop()
@@ -784,6 +802,13 @@ kind: SovereignNamespace
 metadata: {{name: {NAMESPACE}}}
 spec: {{profileName: {PROFILE}}}
 """
+        for index in range(CHURNING):
+            objects += f"""---
+apiVersion: souverain.io/v1alpha1
+kind: SovereignNamespace
+metadata: {{name: {CHURN}-{index}}}
+spec: {{profileName: {PROFILE}}}
+"""
         self.kubectl("apply", "-f", "-", given=objects)
         deadline = time.monotonic() + 120
         while not self._pins():
@@ -819,11 +844,67 @@ spec: {{profileName: {PROFILE}}}
         finally:
             connection.close()
 
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[Busy]:
+        """kopf kept busy while the block runs: the labels of the churning
+        SovereignNamespaces change, one every :data:`CHANGE_SECONDS`, and each change is
+        a reconciliation."""
+        from kubernetes import client
+
+        assert self.process is not None
+        found = Busy()
+        stop = threading.Event()
+        pid = self.process.pid
+
+        def process_cpu() -> float:
+            tasks = Path(f"/proc/{pid}/task").iterdir()
+            total = 0
+            for task in tasks:
+                with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                    total += int((task / "schedstat").read_text().split()[0])
+            return total / 1e9
+
+        def churn() -> None:
+            with self.cluster.api_client() as api:
+                objects = client.CustomObjectsApi(api)
+                while not stop.wait(CHANGE_SECONDS):
+                    objects.patch_cluster_custom_object(
+                        "souverain.io",
+                        "v1alpha1",
+                        "sovereignnamespaces",
+                        f"{CHURN}-{found.changes % CHURNING}",
+                        {"spec": {"labels": {"bench/change": str(found.changes)}}},
+                    )
+                    found.changes += 1
+
+        thread = threading.Thread(target=churn, daemon=True)
+        began, cpu = time.perf_counter(), process_cpu()
+        thread.start()
+        try:
+            yield found
+        finally:
+            stop.set()
+            thread.join()
+            seconds = time.perf_counter() - began
+            found.rate = found.changes / seconds
+            found.cpu = (process_cpu() - cpu) / seconds
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=60)
         self.cluster.down()
+
+
+@dataclass
+class Busy:
+    """How busy :meth:`Operator.busy` kept kopf."""
+
+    changes: int = 0
+    rate: float = 0.0
+    """Changes a second."""
+    cpu: float = 0.0
+    """The operator's CPU time a second, every thread's."""
 
 
 if __name__ == "__main__":
