@@ -85,17 +85,16 @@ PINNED_AFFINITY = {
 }
 
 
-def pod_body(name: str) -> bytes:
+def pod_body(name: str, affinity: dict[str, Any] | None = None) -> bytes:
+    """A pod that names a scheduler nothing serves; with ``affinity``, pinned already."""
+    spec: dict[str, Any] = {
+        "schedulerName": NOBODY,
+        "containers": [{"name": "app", "image": "registry.example/app:1"}],
+    }
+    if affinity is not None:
+        spec["affinity"] = affinity
     return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "schedulerName": NOBODY,
-                "containers": [{"name": "app", "image": "registry.example/app:1"}],
-            },
-        }
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
     ).encode()
 
 
@@ -234,6 +233,15 @@ def webhook_floor(port: int, ca_pem: bytes) -> dict[str, Any]:
     }
 
 
+def create_admission(server: Server, manifest: dict[str, Any]) -> None:
+    """Creates an admissionregistration.k8s.io/v1 object."""
+    kind = manifest["kind"].lower()
+    plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    response = server.request("POST", f"{ADMISSION}/{plural}", json.dumps(manifest).encode())
+    if response.status != 201:
+        raise SystemExit(f"{manifest['kind']}: {response.data[:2000]!r}")
+
+
 class BareWebhook:
     """tools/bare_webhook.py as a process of its own."""
 
@@ -262,10 +270,32 @@ class BareWebhook:
         self.process.wait(timeout=30)
 
 
-def create_pods(
-    server: Server, namespace: str, creators: int, per_creator: int
-) -> tuple[list[float], float]:
-    """Latencies (s) of every create, and the wall time of the whole batch."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Batch:
+    latencies: list[float]
+    """Seconds of every create."""
+    wall: float
+    """Seconds of the whole batch."""
+    cpu: dict[str, float]
+    """CPU seconds each measured process used during the batch."""
+
+
+def create_batch(
+    server: Server,
+    namespace: str,
+    creators: int,
+    per_creator: int,
+    body_of: Callable[[str], bytes] | None = None,
+    processes: dict[str, int] | None = None,
+) -> Batch:
+    """Creates ``creators`` x ``per_creator`` pods, measuring the CPU of ``processes``
+    (name: pid) over the creates; then deletes them."""
     latencies: list[float] = []
     lock = threading.Lock()
     failures: list[str] = []
@@ -274,7 +304,7 @@ def create_pods(
     def creator(index: int) -> None:
         mine = []
         for i in range(per_creator):
-            body = pod_body(f"p-{stamp}-{index}-{i}")
+            body = (body_of or pod_body)(f"p-{stamp}-{index}-{i}")
             start = time.perf_counter()
             response = server.request("POST", f"/api/v1/namespaces/{namespace}/pods", body)
             mine.append(time.perf_counter() - start)
@@ -283,17 +313,32 @@ def create_pods(
         with lock:
             latencies.extend(mine)
 
+    processes = processes or {}
     threads = [threading.Thread(target=creator, args=(i,)) for i in range(creators)]
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
     if failures:
         raise SystemExit(f"pod creation failed in {namespace}: {failures[0]}")
     server.request("DELETE", f"/api/v1/namespaces/{namespace}/pods")
-    return latencies, wall
+    return Batch(latencies, wall, used)
+
+
+def create_pods(
+    server: Server,
+    namespace: str,
+    creators: int,
+    per_creator: int,
+    body_of: Callable[[str], bytes] | None = None,
+) -> tuple[list[float], float]:
+    """Latencies (s) of every create, and the wall time of the whole batch."""
+    batch = create_batch(server, namespace, creators, per_creator, body_of)
+    return batch.latencies, batch.wall
 
 
 def wait(probe: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -456,14 +501,25 @@ class Figures:
     p99: float
     p50_16: float
     rate: float
+    apiserver_cpu: float
+    """CPU seconds of the API server per pod created."""
+    cpu: float
+    """CPU seconds per pod of the control plane, the operator and the bare webhook."""
 
 
-def figures_of(latencies: dict[int, list[float]], walls: list[tuple[int, float]]) -> Figures:
+def figures_of(
+    latencies: dict[int, list[float]],
+    walls: list[tuple[int, float]],
+    cpu: list[tuple[int, float, float]],
+) -> Figures:
+    pods = sum(n for n, _, _ in cpu)
     return Figures(
         statistics.median(latencies[1]),
         percentile(latencies[1], 0.99),
         statistics.median(latencies[16]),
         sum(n for n, _ in walls) / sum(w for _, w in walls),
+        sum(a for _, a, _ in cpu) / pods,
+        sum(t for _, _, t in cpu) / pods,
     )
 
 
@@ -474,21 +530,31 @@ def report(server: Server, args: argparse.Namespace, figures: dict[str, Figures]
         f"{args.pods} pods/round at 1 creator, {16 * args.per_creator} at 16"
     )
     print(
+        "CPU/pod: CPU milliseconds per pod created, of the API server alone and of every"
+        " process (control plane, operator, bare webhook), over both batches"
+    )
+    print(
         f"{'':34} {'p50 1c':>9} {'p99 1c':>9} {'p50 16c':>9} {'pods/s 16c':>10}"
-        f" {'p50 /a':>7} {'p99 /a':>7} {'rate /a':>8} {'p50 /floor':>11} {'rate /floor':>12}"
+        f" {'apisrv/pod':>10} {'CPU/pod':>8}"
+        f" {'p50 /a':>7} {'p99 /a':>7} {'rate /a':>8} {'CPU /a':>7}"
+        f" {'p50 /floor':>11} {'rate /floor':>12} {'CPU /floor':>11}"
     )
     floors = {"c": "e", "d": "f"}
     for column, name in NAMES.items():
         found = figures[column]
         floor = figures.get(floors.get(column, ""))
         against = (
-            f" {found.p50 / floor.p50:10.2f}x {found.rate / floor.rate:11.2f}x" if floor else ""
+            f" {found.p50 / floor.p50:10.2f}x {found.rate / floor.rate:11.2f}x"
+            f" {found.cpu / floor.cpu:10.2f}x"
+            if floor
+            else ""
         )
         print(
             f"{name:34} {found.p50 * 1000:7.2f}ms {found.p99 * 1000:7.2f}ms"
             f" {found.p50_16 * 1000:7.2f}ms {found.rate:10.0f}"
+            f" {found.apiserver_cpu * 1000:8.2f}ms {found.cpu * 1000:6.2f}ms"
             f" {found.p50 / base.p50:6.2f}x {found.p99 / base.p99:6.2f}x"
-            f" {found.rate / base.rate:7.2f}x{against}"
+            f" {found.rate / base.rate:7.2f}x {found.cpu / base.cpu:6.2f}x{against}"
         )
     print("Targets (ratios in this run):")
     for column, against, figure, bound, word in TARGETS:
@@ -548,14 +614,7 @@ def main() -> None:
                         {"metadata": {"name": name, "labels": {FLOOR_LABEL: floor}}}
                     )
                 for manifest in (*native_floor(), webhook_floor(bare.port, bare.ca_pem)):
-                    kind = manifest["kind"].lower().removesuffix("y") + (
-                        "ies" if manifest["kind"].endswith("y") else "s"
-                    )
-                    response = admin.request(
-                        "POST", f"{ADMISSION}/{kind}", json.dumps(manifest).encode()
-                    )
-                    if response.status != 201:
-                        raise SystemExit(f"{manifest['kind']}: {response.data[:2000]!r}")
+                    create_admission(admin, manifest)
                 operator = OperatorProcess(cluster.kubeconfig, scratch, "native", webhook_port)
                 objects.create_cluster_custom_object(
                     GROUP,
@@ -598,14 +657,32 @@ def main() -> None:
                     column: {1: [], 16: []} for column in NAMES
                 }
                 walls: dict[str, list[tuple[int, float]]] = {column: [] for column in NAMES}
+                cpu: dict[str, list[tuple[int, float, float]]] = {column: [] for column in NAMES}
+                control_plane = {record.name: record.pid for record in state.processes}
 
                 def measure(column: str, namespace: str) -> None:
+                    assert operator is not None
+                    processes = {
+                        **control_plane,
+                        "operator": operator.process.pid,
+                        "bare webhook": bare.process.pid,
+                    }
                     create_pods(tenant, namespace, 1, 20)  # warm-up, not counted
-                    latencies, _ = create_pods(tenant, namespace, 1, args.pods)
-                    results[column][1].extend(latencies)
-                    latencies, wall = create_pods(tenant, namespace, 16, args.per_creator)
-                    results[column][16].extend(latencies)
-                    walls[column].append((len(latencies), wall))
+                    batches = [
+                        create_batch(tenant, namespace, 1, args.pods, processes=processes),
+                        create_batch(tenant, namespace, 16, args.per_creator, processes=processes),
+                    ]
+                    results[column][1].extend(batches[0].latencies)
+                    results[column][16].extend(batches[1].latencies)
+                    walls[column].append((len(batches[1].latencies), batches[1].wall))
+                    for batch in batches:
+                        cpu[column].append(
+                            (
+                                len(batch.latencies),
+                                batch.cpu["kube-apiserver"],
+                                sum(batch.cpu.values()),
+                            )
+                        )
 
                 for round_number in range(args.rounds):
                     if operator is None:
@@ -634,7 +711,10 @@ def main() -> None:
                 report(
                     admin,
                     args,
-                    {column: figures_of(results[column], walls[column]) for column in NAMES},
+                    {
+                        column: figures_of(results[column], walls[column], cpu[column])
+                        for column in NAMES
+                    },
                 )
                 if not args.no_drift:
                     drift(core, objects)
