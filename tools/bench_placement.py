@@ -18,7 +18,10 @@ impersonating a user; souverain's policies let the administrator through) by 1 a
       aiohttp stack as souverain's, in a process of its own, answering every review
       with one constant patch. It is the floor of any webhook pinning;
   (d) the sovereign namespace, souverain's webhook (the operator runs with
-      --admission-layers=webhook; the other native policies stay).
+      --admission-layers=webhook; the other native policies stay);
+  (g) the sovereign namespace with both layers, the Helm chart's default (the operator
+      runs with --admission-layers=native,webhook: the policies pin, and the webhook is
+      called after them).
 
 Pods name a scheduler nothing serves, so that only admission is measured. Each set-up
 prints p50 and p99 latency at 1 creator and throughput at 16, each as a ratio to (a),
@@ -385,14 +388,15 @@ class OperatorProcess:
 
         wait(healthy, "the operator to start")
 
-    def patched(self) -> float:
+    def patched(self, outcome: str = "patched") -> float:
+        """How many pod reviews the webhook answered with ``outcome`` so far."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=2) as r:
             text = r.read().decode()
         return sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
             if line.startswith("souverain_admission_decisions_total")
-            and 'outcome="patched"' in line
+            and f'outcome="{outcome}"' in line
         )
 
     def stop(self) -> None:
@@ -424,6 +428,16 @@ def webhook_only(server: Server, operator: OperatorProcess) -> bool:
     before = operator.patched()
     # Pinned by the webhook, not by a policy the API server still caches.
     return pinned_on_dry_run(server) and operator.patched() == before + 1
+
+
+def both_layers(server: Server, operator: OperatorProcess) -> bool:
+    """Whether the native policies pin and the webhook is called after them."""
+    webhook = f"{ADMISSION}/mutatingwebhookconfigurations/{WEBHOOK_CONFIGURATION_NAME}"
+    if not server.exists(webhook):
+        return False
+    before = operator.patched("allowed")
+    # The policy pinned the pod, so the webhook had nothing to patch.
+    return pinned_on_dry_run(server) and operator.patched("allowed") == before + 1
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -481,6 +495,7 @@ NAMES: dict[str, str] = {
     "c": "(c) souverain native policies",
     "f": "(f) bare webhook (webhook floor)",
     "d": "(d) souverain webhook",
+    "g": "(g) souverain default (both)",
 }
 TARGETS: tuple[tuple[str, str, str, float, str], ...] = (
     # (column, against, figure, at most/at least, what)
@@ -694,6 +709,16 @@ def main() -> None:
                     measure("b", SELECTED)
                     measure("e", NATIVE_FLOOR)
                     measure("c", SOVEREIGN)
+                    operator.stop()
+                    operator = None
+                    operator = OperatorProcess(
+                        cluster.kubeconfig, scratch, "native,webhook", webhook_port
+                    )
+                    wait(
+                        lambda running=operator: both_layers(admin, running),
+                        "souverain's two layers",
+                    )
+                    measure("g", SOVEREIGN)
                     operator.stop()
                     operator = None
                     operator = OperatorProcess(cluster.kubeconfig, scratch, "webhook", webhook_port)
