@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench-guarantees bench-webhook bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench-guarantees bench-policies bench-webhook bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -87,12 +87,16 @@ bench-history: $(STAMP) ## bytes of one namespace's violation history after 1,00
 bench-guarantees: $(STAMP) binaries ## pod CREATE cost of the image, snapshot and Pod Security guarantees, against souverain before them
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_guarantees.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
+bench-policies: $(STAMP) binaries ## pod CREATE cost of each souverain policy alone, against no policy and the trivial MutatingAdmissionPolicy
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_policies.py $(if $(ROUNDS),--rounds $(ROUNDS))
+
 bench-webhook: $(STAMP) $(if $(filter-out 0,$(OPERATOR)),binaries) ## one admission review's cost to souverain's webhook server, against a TLS server answering a constant patch (OPERATOR=1: also a running operator's, idle and busy)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_webhook.py $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(filter-out 0,$(OPERATOR)),--operator)
 
-bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d) and of the other guarantees, webhook review cost, drift latency, failover, chaos, history size
+bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement against its floors (a-g), of each policy and of the other guarantees, webhook review cost, drift latency, failover, chaos, history size
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_placement.py $(if $(ROUNDS),--rounds $(ROUNDS))
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_policies.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_guarantees.py $(if $(ROUNDS),--rounds $(ROUNDS))
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_webhook.py $(if $(ROUNDS),--rounds $(ROUNDS)) --operator
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_failover.py $(if $(ROUNDS),--rounds $(ROUNDS))

@@ -51,8 +51,10 @@ def main() -> None:
                 "GOCACHE": f"{scratch}/go-build",
                 "SOUVERAIN_KUBE_BIN": f"{scratch}/bin",
             }
-            print(f"cold build (empty Go build cache, modules already downloaded): "
-                  f"{timed_build(env):.0f} s")
+            print(
+                f"cold build (empty Go build cache, modules already downloaded): "
+                f"{timed_build(env):.0f} s"
+            )
     warm = [timed_build(dict(os.environ)) for _ in range(3)]
     print(f"warm build check (everything cached): median {statistics.median(warm):.2f} s")
 
@@ -76,8 +78,10 @@ def main() -> None:
             finally:
                 cluster.down()
     for phase, values in phases.items():
-        print(f"start to {phase}: median {statistics.median(values):.2f} s "
-              f"(min {min(values):.2f}, max {max(values):.2f}, {len(values)} starts)")
+        print(
+            f"start to {phase}: median {statistics.median(values):.2f} s "
+            f"(min {min(values):.2f}, max {max(values):.2f}, {len(values)} starts)"
+        )
 
 
 if __name__ == "__main__":

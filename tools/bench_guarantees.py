@@ -38,9 +38,11 @@ from typing import Any
 from bench_placement import (
     OperatorProcess,
     Server,
+    TenantServer,
     create_pods,
     percentile,
     server_version,
+    tenant_is_admin,
     wait,
 )
 from kubernetes import client
@@ -55,8 +57,6 @@ from souverain.devcluster.nodes import SOVEREIGN_LABEL
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "souverain.io", "v1alpha1"
 PLAIN = "bench-plain"
-TENANT = "bench-tenant"
-"""Who creates the pods: not the administrator, whom every souverain policy lets through."""
 REGISTRY = "registry.example"
 """The registry of the benchmark's pods, which every profile allows."""
 
@@ -111,23 +111,6 @@ def _bindings(server: Server, name: str) -> set[str]:
     return {item["metadata"]["name"] for item in json.loads(found.data)["items"]}
 
 
-class TenantServer(Server):
-    """The administrator's connection, acting as :data:`TENANT` (impersonation), so that
-    the policies evaluate every request as they do a tenant's."""
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> Any:
-        return self.pool.request(
-            method,
-            self.url + path,
-            body=body,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "Impersonate-User": TENANT,
-            },
-        )
-
-
 def _image_checked(server: Server, column: str) -> bool:
     """Whether set-up ``column`` refuses an image from another registry (a dry run)."""
     body = json.dumps(
@@ -163,23 +146,7 @@ def main() -> None:
             admin = Server(state.apiserver_url, cluster.state_dir / "pki")
             server = TenantServer(state.apiserver_url, cluster.state_dir / "pki")
             with cluster.api_client() as api:
-                client.RbacAuthorizationV1Api(api).create_cluster_role_binding(
-                    {
-                        "metadata": {"name": TENANT},
-                        "roleRef": {
-                            "apiGroup": "rbac.authorization.k8s.io",
-                            "kind": "ClusterRole",
-                            "name": "cluster-admin",
-                        },
-                        "subjects": [
-                            {
-                                "apiGroup": "rbac.authorization.k8s.io",
-                                "kind": "User",
-                                "name": TENANT,
-                            }
-                        ],
-                    }
-                )
+                tenant_is_admin(api)
                 core = client.CoreV1Api(api)
                 objects = client.CustomObjectsApi(api)
                 core.create_namespace({"metadata": {"name": PLAIN}})

@@ -1,25 +1,39 @@
-"""What placement enforcement costs pod creation, and how fast drift shows.
+"""What placement enforcement costs pod creation, against its floors, and how fast drift
+shows.
 
 On one local control plane (with the PodNodeSelector admission plugin enabled), pods
-are created through the API server by 1 and by 16 concurrent creators, in rounds that
-interleave four set-ups:
+are created through the API server by a tenant (the administrator's connection
+impersonating a user; souverain's policies let the administrator through) by 1 and by
+16 concurrent creators, in rounds that interleave six set-ups:
 
   (a) a plain namespace, no policy;
   (b) a namespace with the PodNodeSelector annotation (the built-in plugin);
+  (e) a plain namespace with a trivial MutatingAdmissionPolicy: one constant JSON patch
+      (the pinned affinity), no parameter. It is the cost of the mechanism itself, the
+      floor of any native pinning;
   (c) a sovereign namespace, souverain's native policies (MutatingAdmissionPolicy and
-      ValidatingAdmissionPolicy; the operator runs with --admission-layers=native);
-  (d) the same namespace, souverain's webhook (the operator runs with
-      --admission-layers=webhook).
+      ValidatingAdmissionPolicies, and the Pod Security level its profile sets; the
+      operator runs with --admission-layers=native);
+  (f) a plain namespace with a bare webhook (tools/bare_webhook.py): the same TLS and
+      aiohttp stack as souverain's, in a process of its own, answering every review
+      with one constant patch. It is the floor of any webhook pinning;
+  (d) the sovereign namespace, souverain's webhook (the operator runs with
+      --admission-layers=webhook; the other native policies stay);
+  (g) the sovereign namespace with both layers, the Helm chart's default (the operator
+      runs with --admission-layers=native,webhook: the policies pin, and the webhook is
+      called after them).
 
 Pods name a scheduler nothing serves, so that only admission is measured. Each set-up
-prints p50 and p99 latency at 1 creator and throughput at 16, and each as a ratio to
-(a). Then: the time from removing a node's French-sovereign label to the namespace's
-status counting the pods on it as non-compliant.
+prints p50 and p99 latency at 1 creator and throughput at 16, each as a ratio to (a),
+and (c) as a ratio to (e), (d) to (f), with the issue's targets. Then: the time from
+removing a node's French-sovereign label to the namespace's status counting the pods
+on it as non-compliant.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
@@ -53,21 +67,37 @@ PROFILE = "bench"
 SOVEREIGN = "bench-sovereign"
 DRIFT = "bench-drift"
 PLAIN, SELECTED = "bench-plain", "bench-node-selector"
+NATIVE_FLOOR, WEBHOOK_FLOOR = "bench-native-floor", "bench-webhook-floor"
+FLOOR_LABEL = "bench.souverain.io/floor"
 NOBODY = "bench-no-scheduler"
 ADMISSION = "/apis/admissionregistration.k8s.io/v1"
-
-
-def pod_body(name: str) -> bytes:
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "schedulerName": NOBODY,
-                "containers": [{"name": "app", "image": "registry.example/app:1"}],
-            },
+TENANT = "bench-tenant"
+"""Who creates the pods: not the administrator, whom every souverain policy lets through."""
+PINNED_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {
+                    "matchExpressions": [
+                        {"key": SOVEREIGN_LABEL, "operator": "In", "values": ["true"]}
+                    ]
+                }
+            ]
         }
+    }
+}
+
+
+def pod_body(name: str, affinity: dict[str, Any] | None = None) -> bytes:
+    """A pod that names a scheduler nothing serves; with ``affinity``, pinned already."""
+    spec: dict[str, Any] = {
+        "schedulerName": NOBODY,
+        "containers": [{"name": "app", "image": "registry.example/app:1"}],
+    }
+    if affinity is not None:
+        spec["affinity"] = affinity
+    return json.dumps(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
     ).encode()
 
 
@@ -100,10 +130,175 @@ class Server:
         return bool(self.request("GET", path).status == 200)
 
 
-def create_pods(
-    server: Server, namespace: str, creators: int, per_creator: int
-) -> tuple[list[float], float]:
-    """Latencies (s) of every create, and the wall time of the whole batch."""
+class TenantServer(Server):
+    """The administrator's connection acting as :data:`TENANT` (impersonation), so that
+    the policies evaluate every request as they do a tenant's."""
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> Any:
+        return self.pool.request(
+            method,
+            self.url + path,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Impersonate-User": TENANT,
+            },
+        )
+
+
+def tenant_is_admin(api: Any) -> None:
+    """Lets :data:`TENANT` do anything, as a user, not as a member of system:masters."""
+    client.RbacAuthorizationV1Api(api).create_cluster_role_binding(
+        {
+            "metadata": {"name": TENANT},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": TENANT}],
+        }
+    )
+
+
+def native_floor() -> list[dict[str, Any]]:
+    """The trivial MutatingAdmissionPolicy of set-up (e) and its binding."""
+    selected = {"matchLabels": {FLOOR_LABEL: "native"}}
+    # CEL map literals are homogeneous: the requirement's string and list meet as dyn.
+    requirement = (
+        f"{{'key': dyn('{SOVEREIGN_LABEL}'), 'operator': dyn('In'), 'values': dyn(['true'])}}"
+    )
+    terms = f"{{'nodeSelectorTerms': [{{'matchExpressions': [{requirement}]}}]}}"
+    affinity = f"{{'nodeAffinity': {{'requiredDuringSchedulingIgnoredDuringExecution': {terms}}}}}"
+    patch = f"[JSONPatch{{op: 'add', path: '/spec/affinity', value: {affinity}}}]"
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingAdmissionPolicy",
+            "metadata": {"name": NATIVE_FLOOR},
+            "spec": {
+                "failurePolicy": "Fail",
+                "reinvocationPolicy": "Never",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["pods"],
+                        }
+                    ],
+                    "namespaceSelector": selected,
+                },
+                "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": patch}}],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingAdmissionPolicyBinding",
+            "metadata": {"name": NATIVE_FLOOR},
+            "spec": {"policyName": NATIVE_FLOOR, "matchResources": {"namespaceSelector": selected}},
+        },
+    ]
+
+
+def webhook_floor(port: int, ca_pem: bytes) -> dict[str, Any]:
+    """The MutatingWebhookConfiguration of set-up (f), calling tools/bare_webhook.py."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_FLOOR},
+        "webhooks": [
+            {
+                "name": "pin.floor.bench.souverain.io",
+                "clientConfig": {
+                    "url": f"https://127.0.0.1:{port}/pin",
+                    "caBundle": base64.b64encode(ca_pem).decode(),
+                },
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["pods"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "timeoutSeconds": 5,
+                "failurePolicy": "Fail",
+                "matchPolicy": "Equivalent",
+                "namespaceSelector": {"matchLabels": {FLOOR_LABEL: "webhook"}},
+            }
+        ],
+    }
+
+
+def create_admission(server: Server, manifest: dict[str, Any]) -> None:
+    """Creates an admissionregistration.k8s.io/v1 object."""
+    kind = manifest["kind"].lower()
+    plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    response = server.request("POST", f"{ADMISSION}/{plural}", json.dumps(manifest).encode())
+    if response.status != 201:
+        raise SystemExit(f"{manifest['kind']}: {response.data[:2000]!r}")
+
+
+class BareWebhook:
+    """tools/bare_webhook.py as a process of its own."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.port = free_port()
+        certificates = scratch / "bare-webhook"
+        log = open(scratch / "bare-webhook.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "tools" / "bare_webhook.py"),
+                f"--listen=127.0.0.1:{self.port}",
+                f"--cert-dir={certificates}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        log.close()
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != b"listening":
+            raise SystemExit("the bare webhook did not start: see bare-webhook.log")
+        self.ca_pem = (certificates / "ca.crt").read_bytes()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Batch:
+    latencies: list[float]
+    """Seconds of every create."""
+    wall: float
+    """Seconds of the whole batch."""
+    cpu: dict[str, float]
+    """CPU seconds each measured process used during the batch."""
+
+
+def create_batch(
+    server: Server,
+    namespace: str,
+    creators: int,
+    per_creator: int,
+    body_of: Callable[[str], bytes] | None = None,
+    processes: dict[str, int] | None = None,
+) -> Batch:
+    """Creates ``creators`` x ``per_creator`` pods, measuring the CPU of ``processes``
+    (name: pid) over the creates; then deletes them."""
     latencies: list[float] = []
     lock = threading.Lock()
     failures: list[str] = []
@@ -112,7 +307,7 @@ def create_pods(
     def creator(index: int) -> None:
         mine = []
         for i in range(per_creator):
-            body = pod_body(f"p-{stamp}-{index}-{i}")
+            body = (body_of or pod_body)(f"p-{stamp}-{index}-{i}")
             start = time.perf_counter()
             response = server.request("POST", f"/api/v1/namespaces/{namespace}/pods", body)
             mine.append(time.perf_counter() - start)
@@ -121,17 +316,32 @@ def create_pods(
         with lock:
             latencies.extend(mine)
 
+    processes = processes or {}
     threads = [threading.Thread(target=creator, args=(i,)) for i in range(creators)]
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
     if failures:
         raise SystemExit(f"pod creation failed in {namespace}: {failures[0]}")
     server.request("DELETE", f"/api/v1/namespaces/{namespace}/pods")
-    return latencies, wall
+    return Batch(latencies, wall, used)
+
+
+def create_pods(
+    server: Server,
+    namespace: str,
+    creators: int,
+    per_creator: int,
+    body_of: Callable[[str], bytes] | None = None,
+) -> tuple[list[float], float]:
+    """Latencies (s) of every create, and the wall time of the whole batch."""
+    batch = create_batch(server, namespace, creators, per_creator, body_of)
+    return batch.latencies, batch.wall
 
 
 def wait(probe: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -178,14 +388,15 @@ class OperatorProcess:
 
         wait(healthy, "the operator to start")
 
-    def patched(self) -> float:
+    def patched(self, outcome: str = "patched") -> float:
+        """How many pod reviews the webhook answered with ``outcome`` so far."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=2) as r:
             text = r.read().decode()
         return sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
             if line.startswith("souverain_admission_decisions_total")
-            and 'outcome="patched"' in line
+            and f'outcome="{outcome}"' in line
         )
 
     def stop(self) -> None:
@@ -194,13 +405,7 @@ class OperatorProcess:
 
 
 def pinned_on_dry_run(server: Server) -> bool:
-    response = server.request(
-        "POST", f"/api/v1/namespaces/{SOVEREIGN}/pods?dryRun=All", pod_body("probe")
-    )
-    if response.status != 201:
-        return False
-    affinity = json.loads(response.data)["spec"].get("affinity") or {}
-    return "nodeAffinity" in affinity
+    return pinned_in(server, SOVEREIGN)
 
 
 def native_only(server: Server) -> bool:
@@ -223,6 +428,16 @@ def webhook_only(server: Server, operator: OperatorProcess) -> bool:
     before = operator.patched()
     # Pinned by the webhook, not by a policy the API server still caches.
     return pinned_on_dry_run(server) and operator.patched() == before + 1
+
+
+def both_layers(server: Server, operator: OperatorProcess) -> bool:
+    """Whether the native policies pin and the webhook is called after them."""
+    webhook = f"{ADMISSION}/mutatingwebhookconfigurations/{WEBHOOK_CONFIGURATION_NAME}"
+    if not server.exists(webhook):
+        return False
+    before = operator.patched("allowed")
+    # The policy pinned the pod, so the webhook had nothing to patch.
+    return pinned_on_dry_run(server) and operator.patched("allowed") == before + 1
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -263,11 +478,116 @@ def violation_latency(objects: Any, core: Any, samples: int) -> list[float]:
     return found
 
 
+def pinned_in(server: Server, namespace: str) -> bool:
+    """Whether a dry-run pod of ``namespace`` comes back with a node affinity."""
+    response = server.request(
+        "POST", f"/api/v1/namespaces/{namespace}/pods?dryRun=All", pod_body("probe")
+    )
+    if response.status != 201:
+        return False
+    return "nodeAffinity" in (json.loads(response.data)["spec"].get("affinity") or {})
+
+
+NAMES: dict[str, str] = {
+    "a": "(a) no policy",
+    "b": "(b) PodNodeSelector",
+    "e": "(e) trivial MAP (native floor)",
+    "c": "(c) souverain native policies",
+    "f": "(f) bare webhook (webhook floor)",
+    "d": "(d) souverain webhook",
+    "g": "(g) souverain default (both)",
+}
+TARGETS: tuple[tuple[str, str, str, float, str], ...] = (
+    # (column, against, figure, at most/at least, what)
+    ("c", "e", "p50", 1.15, "at most"),
+    ("c", "e", "rate", 1 / 1.15, "at least"),
+    ("d", "f", "p50", 1.2, "at most"),
+    ("d", "f", "rate", 1 / 1.2, "at least"),
+    ("c", "a", "p50", 1.5, "at most"),
+    ("c", "a", "rate", 0.8, "at least"),
+    ("d", "a", "p50", 1.5, "at most"),
+    ("d", "a", "rate", 0.8, "at least"),
+)
+
+
+@dataclass
+class Figures:
+    p50: float
+    p99: float
+    p50_16: float
+    rate: float
+    apiserver_cpu: float
+    """CPU seconds of the API server per pod created."""
+    cpu: float
+    """CPU seconds per pod of the control plane, the operator and the bare webhook."""
+
+
+def figures_of(
+    latencies: dict[int, list[float]],
+    walls: list[tuple[int, float]],
+    cpu: list[tuple[int, float, float]],
+) -> Figures:
+    pods = sum(n for n, _, _ in cpu)
+    return Figures(
+        statistics.median(latencies[1]),
+        percentile(latencies[1], 0.99),
+        statistics.median(latencies[16]),
+        sum(n for n, _ in walls) / sum(w for _, w in walls),
+        sum(a for _, a, _ in cpu) / pods,
+        sum(t for _, _, t in cpu) / pods,
+    )
+
+
+def report(server: Server, args: argparse.Namespace, figures: dict[str, Figures]) -> None:
+    base = figures["a"]
+    print(
+        f"Pod CREATE as a tenant on Kubernetes {server_version(server)}, {args.rounds} rounds, "
+        f"{args.pods} pods/round at 1 creator, {16 * args.per_creator} at 16"
+    )
+    print(
+        "CPU/pod: CPU milliseconds per pod created, of the API server alone and of every"
+        " process (control plane, operator, bare webhook), over both batches"
+    )
+    print(
+        f"{'':34} {'p50 1c':>9} {'p99 1c':>9} {'p50 16c':>9} {'pods/s 16c':>10}"
+        f" {'apisrv/pod':>10} {'CPU/pod':>8}"
+        f" {'p50 /a':>7} {'p99 /a':>7} {'rate /a':>8} {'CPU /a':>7}"
+        f" {'p50 /floor':>11} {'rate /floor':>12} {'CPU /floor':>11}"
+    )
+    floors = {"c": "e", "d": "f"}
+    for column, name in NAMES.items():
+        found = figures[column]
+        floor = figures.get(floors.get(column, ""))
+        against = (
+            f" {found.p50 / floor.p50:10.2f}x {found.rate / floor.rate:11.2f}x"
+            f" {found.cpu / floor.cpu:10.2f}x"
+            if floor
+            else ""
+        )
+        print(
+            f"{name:34} {found.p50 * 1000:7.2f}ms {found.p99 * 1000:7.2f}ms"
+            f" {found.p50_16 * 1000:7.2f}ms {found.rate:10.0f}"
+            f" {found.apiserver_cpu * 1000:8.2f}ms {found.cpu * 1000:6.2f}ms"
+            f" {found.p50 / base.p50:6.2f}x {found.p99 / base.p99:6.2f}x"
+            f" {found.rate / base.rate:7.2f}x {found.cpu / base.cpu:6.2f}x{against}"
+        )
+    print("Targets (ratios in this run):")
+    for column, against, figure, bound, word in TARGETS:
+        ratio = getattr(figures[column], figure) / getattr(figures[against], figure)
+        met = ratio <= bound if word == "at most" else ratio >= bound
+        what = "p50 at 1 creator" if figure == "p50" else "pods/s at 16 creators"
+        print(
+            f"  ({column}) / ({against}) {what}: {ratio:.2f}x, target {word} {bound:.2f}x:"
+            f" {'met' if met else 'NOT met'}"
+        )
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__)
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--pods", type=int, default=150, help="pods per round, 1 creator")
     options.add_argument("--per-creator", type=int, default=30, help="pods per creator at 16")
+    options.add_argument("--no-drift", action="store_true", help="skip the drift latency")
     args = options.parse_args()
     kubectl = str(bin_dir() / "kubectl")
 
@@ -276,6 +596,7 @@ def main() -> None:
         cluster = DevCluster(scratch / "cluster", admission_plugins=("PodNodeSelector",))
         state = cluster.up()
         operator: OperatorProcess | None = None
+        bare = BareWebhook(scratch)
         try:
             env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
             for verb in (
@@ -283,9 +604,11 @@ def main() -> None:
                 ["wait", "--for=condition=Established", "-f", str(REPO / "crds")],
             ):
                 subprocess.run([kubectl, *verb], env=env, check=True, stdout=subprocess.DEVNULL)
-            server = Server(state.apiserver_url, cluster.state_dir / "pki")
+            admin = Server(state.apiserver_url, cluster.state_dir / "pki")
+            tenant = TenantServer(state.apiserver_url, cluster.state_dir / "pki")
             webhook_port = free_port()
             with cluster.api_client() as api:
+                tenant_is_admin(api)
                 core = client.CoreV1Api(api)
                 objects = client.CustomObjectsApi(api)
                 core.create_namespace({"metadata": {"name": PLAIN}})
@@ -301,6 +624,12 @@ def main() -> None:
                         }
                     }
                 )
+                for name, floor in ((NATIVE_FLOOR, "native"), (WEBHOOK_FLOOR, "webhook")):
+                    core.create_namespace(
+                        {"metadata": {"name": name, "labels": {FLOOR_LABEL: floor}}}
+                    )
+                for manifest in (*native_floor(), webhook_floor(bare.port, bare.ca_pem)):
+                    create_admission(admin, manifest)
                 operator = OperatorProcess(cluster.kubeconfig, scratch, "native", webhook_port)
                 objects.create_cluster_custom_object(
                     GROUP,
@@ -329,117 +658,131 @@ def main() -> None:
                             "spec": {"profileName": PROFILE},
                         },
                     )
-                for name in (PLAIN, SELECTED, SOVEREIGN, DRIFT):
+                for name in (PLAIN, SELECTED, NATIVE_FLOOR, WEBHOOK_FLOOR, SOVEREIGN, DRIFT):
                     wait(
-                        lambda name=name: server.exists(
+                        lambda name=name: admin.exists(
                             f"/api/v1/namespaces/{name}/serviceaccounts/default"
                         ),
                         f"the default ServiceAccount of {name}",
                     )
+                for name in (NATIVE_FLOOR, WEBHOOK_FLOOR):
+                    wait(lambda name=name: pinned_in(tenant, name), f"the floor of {name}")
 
                 results: dict[str, dict[int, list[float]]] = {
-                    column: {1: [], 16: []} for column in "abcd"
+                    column: {1: [], 16: []} for column in NAMES
                 }
-                walls: dict[str, list[tuple[int, float]]] = {column: [] for column in "abcd"}
+                walls: dict[str, list[tuple[int, float]]] = {column: [] for column in NAMES}
+                cpu: dict[str, list[tuple[int, float, float]]] = {column: [] for column in NAMES}
+                control_plane = {record.name: record.pid for record in state.processes}
 
                 def measure(column: str, namespace: str) -> None:
-                    create_pods(server, namespace, 1, 20)  # warm-up, not counted
-                    latencies, _ = create_pods(server, namespace, 1, args.pods)
-                    results[column][1].extend(latencies)
-                    latencies, wall = create_pods(server, namespace, 16, args.per_creator)
-                    results[column][16].extend(latencies)
-                    walls[column].append((len(latencies), wall))
+                    assert operator is not None
+                    processes = {
+                        **control_plane,
+                        "operator": operator.process.pid,
+                        "bare webhook": bare.process.pid,
+                    }
+                    create_pods(tenant, namespace, 1, 20)  # warm-up, not counted
+                    batches = [
+                        create_batch(tenant, namespace, 1, args.pods, processes=processes),
+                        create_batch(tenant, namespace, 16, args.per_creator, processes=processes),
+                    ]
+                    results[column][1].extend(batches[0].latencies)
+                    results[column][16].extend(batches[1].latencies)
+                    walls[column].append((len(batches[1].latencies), batches[1].wall))
+                    for batch in batches:
+                        cpu[column].append(
+                            (
+                                len(batch.latencies),
+                                batch.cpu["kube-apiserver"],
+                                sum(batch.cpu.values()),
+                            )
+                        )
 
                 for round_number in range(args.rounds):
                     if operator is None:
                         operator = OperatorProcess(
                             cluster.kubeconfig, scratch, "native", webhook_port
                         )
-                    wait(lambda: native_only(server), "souverain's native policies alone")
+                    wait(lambda: native_only(admin), "souverain's native policies alone")
                     measure("a", PLAIN)
                     measure("b", SELECTED)
+                    measure("e", NATIVE_FLOOR)
                     measure("c", SOVEREIGN)
+                    operator.stop()
+                    operator = None
+                    operator = OperatorProcess(
+                        cluster.kubeconfig, scratch, "native,webhook", webhook_port
+                    )
+                    wait(
+                        lambda running=operator: both_layers(admin, running),
+                        "souverain's two layers",
+                    )
+                    measure("g", SOVEREIGN)
                     operator.stop()
                     operator = None
                     operator = OperatorProcess(cluster.kubeconfig, scratch, "webhook", webhook_port)
                     wait(
-                        lambda running=operator: webhook_only(server, running),
+                        lambda running=operator: webhook_only(admin, running),
                         "souverain's webhook alone",
                     )
+                    measure("f", WEBHOOK_FLOOR)
                     measure("d", SOVEREIGN)
                     if round_number < args.rounds - 1:
                         operator.stop()
                         operator = None
                     print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
 
-                names = {
-                    "a": "(a) no policy",
-                    "b": "(b) PodNodeSelector",
-                    "c": "(c) souverain native policies",
-                    "d": "(d) souverain webhook",
-                }
-                base_p50 = statistics.median(results["a"][1])
-                base_p99 = percentile(results["a"][1], 0.99)
-                base_rate = sum(n for n, _ in walls["a"]) / sum(w for _, w in walls["a"])
-                print(
-                    f"Pod CREATE on Kubernetes {server_version(server)}, {args.rounds} rounds, "
-                    f"{args.pods} pods/round at 1 creator, {16 * args.per_creator} at 16"
-                )
-                print(
-                    f"{'':32} {'p50 1c':>10} {'p99 1c':>10} {'p50 16c':>10} {'pods/s 16c':>11}"
-                    f" {'p50 x':>7} {'p99 x':>7} {'pods/s x':>9}"
-                )
-                for column in "abcd":
-                    p50 = statistics.median(results[column][1])
-                    p99 = percentile(results[column][1], 0.99)
-                    p50_16 = statistics.median(results[column][16])
-                    rate = sum(n for n, _ in walls[column]) / sum(w for _, w in walls[column])
-                    print(
-                        f"{names[column]:32} {p50 * 1000:8.2f}ms {p99 * 1000:8.2f}ms"
-                        f" {p50_16 * 1000:8.2f}ms {rate:11.0f}"
-                        f" {p50 / base_p50:6.2f}x {p99 / base_p99:6.2f}x {rate / base_rate:8.2f}x"
-                    )
-
-                # Drift: a few pods on sovereign nodes, then a label removed.
-                apps = client.AppsV1Api(api)
-                apps.create_namespaced_deployment(
-                    DRIFT,
+                report(
+                    admin,
+                    args,
                     {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "metadata": {"name": "web"},
-                        "spec": {
-                            "replicas": 3,
-                            "selector": {"matchLabels": {"app": "web"}},
-                            "template": {
-                                "metadata": {"labels": {"app": "web"}},
-                                "spec": {
-                                    "containers": [
-                                        {"name": "app", "image": "registry.example/app:1"}
-                                    ]
-                                },
-                            },
-                        },
+                        column: figures_of(results[column], walls[column], cpu[column])
+                        for column in NAMES
                     },
                 )
-
-                def compliant() -> bool:
-                    status = objects.get_cluster_custom_object(
-                        GROUP, VERSION, "sovereignnamespaces", DRIFT
-                    ).get("status", {})
-                    return status.get("compliantPods") == 3
-
-                wait(compliant, "3 compliant pods in the drift namespace")
-                latencies = violation_latency(objects, core, 5)
-                print(
-                    "Violation visible in status after a node loses its label: "
-                    f"median {statistics.median(latencies) * 1000:.0f} ms, "
-                    f"max {max(latencies) * 1000:.0f} ms ({len(latencies)} samples)"
-                )
+                if not args.no_drift:
+                    drift(core, objects)
         finally:
             if operator is not None:
                 operator.stop()
+            bare.stop()
             cluster.down()
+
+
+def drift(core: Any, objects: Any) -> None:
+    """A few pods on sovereign nodes, then a label removed: how soon status says so."""
+    apps = client.AppsV1Api(core.api_client)
+    apps.create_namespaced_deployment(
+        DRIFT,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
+                },
+            },
+        },
+    )
+
+    def compliant() -> bool:
+        status = objects.get_cluster_custom_object(
+            GROUP, VERSION, "sovereignnamespaces", DRIFT
+        ).get("status", {})
+        return status.get("compliantPods") == 3
+
+    wait(compliant, "3 compliant pods in the drift namespace")
+    latencies = violation_latency(objects, core, 5)
+    print(
+        "Violation visible in status after a node loses its label: "
+        f"median {statistics.median(latencies) * 1000:.0f} ms, "
+        f"max {max(latencies) * 1000:.0f} ms ({len(latencies)} samples)"
+    )
 
 
 def server_version(server: Server) -> str:

@@ -77,11 +77,9 @@ def _policy_spec() -> dict[str, Any]:
     return {
         "failurePolicy": "Fail",
         "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
-        "matchConstraints": {
-            "resourceRules": [_POD_RULES],
-            "matchPolicy": "Equivalent",
-            "namespaceSelector": label_exists(PROFILE),
-        },
+        # No namespace selector: the bindings select the profile's namespaces (see
+        # souverain.admission.policy.profile_policy).
+        "matchConstraints": {"resourceRules": [_POD_RULES], "matchPolicy": "Equivalent"},
     }
 
 
@@ -138,7 +136,11 @@ _PIN_TOLERATIONS: Final = (
 def mutating_policy() -> dict[str, Any]:
     """The MutatingAdmissionPolicy that pins pods of bound namespaces on creation."""
     spec = _policy_spec()
-    spec["reinvocationPolicy"] = "IfNeeded"
+    # Never: with IfNeeded the API server runs the admission chain's mutations again
+    # after any policy patched the pod, this one included, so every pod would be pinned
+    # twice. A later webhook that rewrites the pod's node affinity gets it refused by the
+    # validating policy, which runs after every mutation, rather than pinned again.
+    spec["reinvocationPolicy"] = "Never"
     spec["variables"] = [{"name": n, "expression": e} for n, e in _COMMON_VARIABLES]
     # One mutation, not one per field: each costs the API server a conversion of the pod.
     spec["mutations"] = [

@@ -185,6 +185,18 @@ def written_conditions(
     return conditions
 
 
+EXEMPT: Final = "exempt"
+"""The variable of a profile policy that holds when the request is one the policy lets
+through (see :func:`profile_policy`)."""
+
+
+def exempt_variable(conditions: list[dict[str, str]]) -> dict[str, str]:
+    """The variable :data:`EXEMPT`: true when any of ``conditions`` (match conditions:
+    the policy applies when all hold) is false. Each keeps its name as a CEL comment."""
+    lines = [f"// {c['name']}\n!({c['expression']})" for c in conditions]
+    return {"name": EXEMPT, "expression": "\n|| ".join(lines) if lines else "false"}
+
+
 def profile_policy(
     name: str,
     rules: list[dict[str, Any]],
@@ -193,19 +205,24 @@ def profile_policy(
     validations: list[dict[str, str]],
 ) -> dict[str, Any]:
     """A ValidatingAdmissionPolicy that reads the SovereigntyProfile its binding hands it,
-    for the ``rules`` in namespaces bound to a profile."""
+    for the ``rules`` in namespaces bound to a profile.
+
+    ``conditions`` are not the policy's ``matchConditions``: the API server evaluates
+    those in an evaluation of their own, and each evaluation converts the profile (an
+    unstructured object, through JSON) and the namespace to CEL again. They become the
+    variable :data:`EXEMPT` instead, which every validation checks first; variables
+    are evaluated lazily, so an exempt request still costs nothing more.
+    """
     return validating_admission_policy(
         name,
         {
             "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
-            "matchConstraints": {
-                "resourceRules": rules,
-                "matchPolicy": "Equivalent",
-                "namespaceSelector": label_exists(PROFILE),
-            },
-            "matchConditions": conditions,
-            "variables": variables,
-            "validations": [dict(validation) for validation in validations],
+            "matchConstraints": {"resourceRules": rules, "matchPolicy": "Equivalent"},
+            "variables": [exempt_variable(conditions), *variables],
+            "validations": [
+                {**validation, "expression": f"variables.{EXEMPT} || ({validation['expression']})"}
+                for validation in validations
+            ],
         },
     )
 

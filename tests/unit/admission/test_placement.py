@@ -18,6 +18,7 @@ from souverain.admission.placement import (
     validating_policy,
 )
 from souverain.labels import PROFILE
+from tests.support.policies import no_namespace_selector
 from tests.support.profiles import FRENCH
 
 
@@ -26,9 +27,7 @@ def test_policies_read_the_profile_and_select_bound_namespaces() -> None:
         spec = policy["spec"]
         assert spec["paramKind"]["kind"] == "SovereigntyProfile"
         assert spec["failurePolicy"] == "Fail"
-        assert spec["matchConstraints"]["namespaceSelector"] == {
-            "matchExpressions": [{"key": PROFILE, "operator": "Exists"}]
-        }
+        assert no_namespace_selector(policy)
         assert spec["matchConstraints"]["resourceRules"][0]["resources"] == ["pods"]
     assert mutating_policy()["metadata"]["name"] == MUTATING_POLICY_NAME
     assert validating_policy()["metadata"]["name"] == VALIDATING_POLICY_NAME

@@ -22,6 +22,7 @@ from souverain.admission.storage import POD_VOLUMES, WORKLOADS, storage_policies
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
 from souverain.reconcile.profile import admission_objects
+from tests.support.policies import exempt_conditions, no_namespace_selector
 
 OPERATOR = "system:serviceaccount:souverain-system:souverain"
 
@@ -60,13 +61,12 @@ def test_one_policy_per_shape_of_object_that_takes_or_restores_a_snapshot() -> N
         }
         assert policy["spec"]["failurePolicy"] == "Fail"
         assert policy["spec"]["matchConstraints"]["matchPolicy"] == "Equivalent"
-        selector = policy["spec"]["matchConstraints"]["namespaceSelector"]
-        assert selector == {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]}
+        assert no_namespace_selector(policy)
 
 
 def test_the_operator_cluster_admins_and_for_claims_the_volume_controllers_pass() -> None:
     for policy in snapshot_policies(OPERATOR):
-        conditions = {c["name"]: c["expression"] for c in policy["spec"]["matchConditions"]}
+        conditions = exempt_conditions(policy)
         assert conditions["not-the-operator"] == f'request.userInfo.username != "{OPERATOR}"'
         assert '"system:masters" in request.userInfo.groups' in conditions["not-a-cluster-admin"]
         trusted = "not-a-volume-controller" in conditions
@@ -75,11 +75,11 @@ def test_the_operator_cluster_admins_and_for_claims_the_volume_controllers_pass(
 
 def test_updates_are_checked_only_when_they_change_what_is_checked() -> None:
     policies = {p["metadata"]["name"]: p for p in snapshot_policies(OPERATOR)}
-    snapshot_update = policies[SNAPSHOTS]["spec"]["matchConditions"][-1]["expression"]
+    snapshot_update = list(exempt_conditions(policies[SNAPSHOTS]).values())[-1]
     assert snapshot_update.startswith("request.operation != 'UPDATE' || ")
     assert "volumeSnapshotClassName" in snapshot_update
     assert "object.spec.source != oldObject.spec.source" in snapshot_update
-    templates = policies[RESTORE_TEMPLATES]["spec"]["matchConditions"][-1]["expression"]
+    templates = list(exempt_conditions(policies[RESTORE_TEMPLATES]).values())[-1]
     assert "volumeClaimTemplates" in templates
 
 

@@ -22,6 +22,7 @@ from souverain.admission.storage import (
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
 from souverain.reconcile.profile import admission_objects
+from tests.support.policies import exempt_conditions, no_namespace_selector
 
 OPERATOR = "system:serviceaccount:souverain-system:souverain"
 
@@ -67,13 +68,12 @@ def test_one_policy_per_kind_of_object_that_claims_storage() -> None:
             "kind": "SovereigntyProfile",
         }
         assert policy["spec"]["failurePolicy"] == "Fail"
-        selector = policy["spec"]["matchConstraints"]["namespaceSelector"]
-        assert selector == {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]}
+        assert no_namespace_selector(policy)
 
 
 def test_the_operator_and_cluster_admins_pass() -> None:
     for policy in storage_policies(OPERATOR):
-        expressions = [c["expression"] for c in policy["spec"]["matchConditions"]]
+        expressions = list(exempt_conditions(policy).values())
         assert f'request.userInfo.username != "{OPERATOR}"' in expressions
         assert any('"system:masters" in request.userInfo.groups' in e for e in expressions)
 
@@ -81,9 +81,9 @@ def test_the_operator_and_cluster_admins_pass() -> None:
 def test_updates_are_checked_only_when_they_change_what_is_checked() -> None:
     policies = {p["metadata"]["name"]: p for p in storage_policies(OPERATOR)}
     for name in (CLAIMS, STATEFULSETS, WORKLOADS, CRONJOBS):
-        condition = policies[name]["spec"]["matchConditions"][-1]
-        assert condition["name"] == "storage-written"
-        assert condition["expression"].startswith("request.operation != 'UPDATE' || ")
+        conditions = exempt_conditions(policies[name])
+        assert list(conditions)[-1] == "storage-written"
+        assert conditions["storage-written"].startswith("request.operation != 'UPDATE' || ")
     ops = policies[POD_VOLUMES]["spec"]["matchConstraints"]["resourceRules"][0]
     assert ops["operations"] == ["CREATE"]
 
@@ -124,5 +124,5 @@ def test_the_profile_plan_carries_the_storage_bindings_and_deletes_them_too() ->
 def test_the_claim_binder_passes_the_claims_policy_only() -> None:
     policies = {p["metadata"]["name"]: p for p in storage_policies(OPERATOR)}
     for name, policy in policies.items():
-        names = [c["name"] for c in policy["spec"]["matchConditions"]]
+        names = list(exempt_conditions(policy))
         assert ("not-a-volume-controller" in names) == (name == CLAIMS)

@@ -1,0 +1,45 @@
+"""What every profile policy shares: its conditions folded into one variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from souverain.admission.exposure import exposure_policies
+from souverain.admission.images import images_policies
+from souverain.admission.policy import EXEMPT, exempt_variable
+from souverain.admission.snapshots import snapshot_policies
+from souverain.admission.storage import storage_policies
+from tests.support.policies import exempt_conditions, no_namespace_selector
+
+pytestmark = pytest.mark.unit
+
+OPERATOR = "system:serviceaccount:souverain-system:souverain"
+PROFILE_POLICIES = [
+    *storage_policies(OPERATOR),
+    *images_policies(OPERATOR),
+    *snapshot_policies(OPERATOR),
+    *exposure_policies(OPERATOR),
+]
+
+
+def test_the_exempt_variable_holds_when_any_condition_fails() -> None:
+    variable = exempt_variable(
+        [{"name": "one", "expression": "a == 1"}, {"name": "two", "expression": "b"}]
+    )
+    assert variable == {"name": EXEMPT, "expression": "// one\n!(a == 1)\n|| // two\n!(b)"}
+    assert exempt_variable([])["expression"] == "false"
+
+
+@pytest.mark.parametrize("policy", PROFILE_POLICIES, ids=lambda p: p["metadata"]["name"])
+def test_profile_policies_fold_their_conditions_and_leave_namespaces_to_bindings(
+    policy: dict[str, object],
+) -> None:
+    spec = policy["spec"]
+    assert isinstance(spec, dict)
+    # One evaluation per request, not one for match conditions and one for validations.
+    assert "matchConditions" not in spec
+    assert spec["variables"][0]["name"] == EXEMPT
+    assert {"not-the-operator", "not-a-cluster-admin"} <= set(exempt_conditions(policy))
+    for validation in spec["validations"]:
+        assert validation["expression"].startswith(f"variables.{EXEMPT} || (")
+    assert no_namespace_selector(policy)
