@@ -69,7 +69,7 @@ node-images: ## build the pause and busybox images for real kubelets (once); pri
 bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
 	$(BIN)/python tools/bench_cluster.py $(if $(COLD),--cold)
 
-bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,100,500), operator memory and CPU
+bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,100,500) against the floor of writing their objects, operator memory and CPU
 	$(BIN)/python tools/bench_namespaces.py $(SIZES)
 
 bench-failover: $(STAMP) binaries ## two replicas; kill the active one (SIGKILL, SIGTERM) and time the takeover
