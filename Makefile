@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench-guarantees bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench-guarantees bench-scale bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ bench-history: $(STAMP) ## bytes of one namespace's violation history after 1,00
 
 bench-guarantees: $(STAMP) binaries ## pod CREATE cost of the image, snapshot and Pod Security guarantees, against souverain before them
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_guarantees.py $(if $(ROUNDS),--rounds $(ROUNDS))
+
+bench-scale: $(STAMP) binaries ## 1,000 SovereignNamespaces and 10,000 pods: Ready against the floor, operator memory and CPU, drift (long; NAMESPACES= PODS= NODES=)
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_scale.py $(if $(NAMESPACES),--namespaces $(NAMESPACES)) $(if $(PODS),--pods $(PODS)) $(if $(NODES),--nodes $(NODES))
 
 bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement (a-d) and of the other guarantees, drift latency, failover, chaos, history size
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)
