@@ -14,7 +14,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The archive `make image` writes, for `ctr -n k8s.io images import` or `docker load`.
 IMAGE_ARCHIVE ?= build/images/souverain.tar
 
-.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench-guarantees bench-policies bench-webhook bench clean
+.PHONY: help setup binaries browser real-nodes crds lint fmt test test-unit run image node-images bench-cluster bench-namespaces bench-failover bench-chaos bench-real-nodes bench-history bench-guarantees bench-policies bench-webhook bench-scale bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -69,7 +69,7 @@ node-images: ## build the pause and busybox images for real kubelets (once); pri
 bench-cluster: $(STAMP) binaries ## measure build, start-up and memory of the local control plane
 	$(BIN)/python tools/bench_cluster.py $(if $(COLD),--cold)
 
-bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,100,500), operator memory and CPU
+bench-namespaces: $(STAMP) binaries ## time N SovereignNamespaces to Ready (N=1,100,500) against the floor of writing their objects, operator memory and CPU
 	$(BIN)/python tools/bench_namespaces.py $(SIZES)
 
 bench-failover: $(STAMP) binaries ## two replicas; kill the active one (SIGKILL, SIGTERM) and time the takeover
@@ -92,6 +92,9 @@ bench-policies: $(STAMP) binaries ## pod CREATE cost of each souverain policy al
 
 bench-webhook: $(STAMP) $(if $(filter-out 0,$(OPERATOR)),binaries) ## one admission review's cost to souverain's webhook server, against a TLS server answering a constant patch (OPERATOR=1: also a running operator's, idle and busy)
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_webhook.py $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(filter-out 0,$(OPERATOR)),--operator)
+
+bench-scale: $(STAMP) binaries ## 1,000 SovereignNamespaces and 10,000 pods: Ready against the floor, operator memory and CPU, drift (long; NAMESPACES= PODS= NODES=)
+	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_scale.py $(if $(NAMESPACES),--namespaces $(NAMESPACES)) $(if $(PODS),--pods $(PODS)) $(if $(NODES),--nodes $(NODES))
 
 bench: $(STAMP) binaries ## the namespace benchmark, pod CREATE cost of placement against its floors (a-g), of each policy and of the other guarantees, webhook review cost, drift latency, failover, chaos, history size
 	PATH="$(KUBE_BIN):$$PATH" $(BIN)/python tools/bench_namespaces.py $(SIZES)

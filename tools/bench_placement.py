@@ -118,12 +118,18 @@ class Server:
             key_file=str(self.pki / "admin.key"),
         )
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         return self.pool.request(
             method,
             self.url + path,
             body=body,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers={"Content-Type": content_type, "Accept": "application/json"},
         )
 
     def exists(self, path: str) -> bool:
