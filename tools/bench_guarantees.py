@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -40,8 +38,10 @@ from bench_placement import (
     Server,
     TenantServer,
     create_pods,
+    install_crds,
     percentile,
     server_version,
+    sovereign_namespace,
     tenant_is_admin,
     wait,
 )
@@ -50,7 +50,6 @@ from kubernetes import client
 from souverain import labels
 from souverain.admission import images
 from souverain.admission.policy import binding_name
-from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
 
@@ -131,18 +130,12 @@ def main() -> None:
     options.add_argument("--pods", type=int, default=150, help="pods per round, 1 creator")
     options.add_argument("--per-creator", type=int, default=30, help="pods per creator at 16")
     args = options.parse_args()
-    kubectl = str(bin_dir() / "kubectl")
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         cluster = DevCluster(scratch / "cluster")
         state = cluster.up()
         try:
-            env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-            for verb in (
-                ["apply", "--server-side", "-f", str(REPO / "crds")],
-                ["wait", "--for=condition=Established", "-f", str(REPO / "crds")],
-            ):
-                subprocess.run([kubectl, *verb], env=env, check=True, stdout=subprocess.DEVNULL)
+            install_crds(cluster.kubeconfig)
             admin = Server(state.apiserver_url, cluster.state_dir / "pki")
             server = TenantServer(state.apiserver_url, cluster.state_dir / "pki")
             with cluster.api_client() as api:
@@ -157,15 +150,7 @@ def main() -> None:
                         GROUP, VERSION, "sovereigntyprofiles", _profile(name)
                     )
                     objects.create_cluster_custom_object(
-                        GROUP,
-                        VERSION,
-                        "sovereignnamespaces",
-                        {
-                            "apiVersion": f"{GROUP}/{VERSION}",
-                            "kind": "SovereignNamespace",
-                            "metadata": {"name": name},
-                            "spec": {"profileName": name},
-                        },
+                        GROUP, VERSION, "sovereignnamespaces", sovereign_namespace(name, name)
                     )
                 for column in SETUPS:
                     name = f"bench-{column}"

@@ -153,6 +153,27 @@ class TenantServer(Server):
         )
 
 
+def install_crds(kubeconfig: Path) -> None:
+    """Applies souverain's CRDs and waits until the API server serves them."""
+    kubectl = str(bin_dir() / "kubectl")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    for verb in (
+        ["apply", "--server-side", "-f", str(REPO / "crds")],
+        ["wait", "--for=condition=Established", "-f", str(REPO / "crds")],
+    ):
+        subprocess.run([kubectl, *verb], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def sovereign_namespace(name: str, profile: str) -> dict[str, Any]:
+    """A SovereignNamespace bound to ``profile``."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SovereignNamespace",
+        "metadata": {"name": name},
+        "spec": {"profileName": profile},
+    }
+
+
 def tenant_is_admin(api: Any) -> None:
     """Lets :data:`TENANT` do anything, as a user, not as a member of system:masters."""
     client.RbacAuthorizationV1Api(api).create_cluster_role_binding(
@@ -595,7 +616,6 @@ def main() -> None:
     options.add_argument("--per-creator", type=int, default=30, help="pods per creator at 16")
     options.add_argument("--no-drift", action="store_true", help="skip the drift latency")
     args = options.parse_args()
-    kubectl = str(bin_dir() / "kubectl")
 
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
@@ -604,12 +624,7 @@ def main() -> None:
         operator: OperatorProcess | None = None
         bare = BareWebhook(scratch)
         try:
-            env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-            for verb in (
-                ["apply", "--server-side", "-f", str(REPO / "crds")],
-                ["wait", "--for=condition=Established", "-f", str(REPO / "crds")],
-            ):
-                subprocess.run([kubectl, *verb], env=env, check=True, stdout=subprocess.DEVNULL)
+            install_crds(cluster.kubeconfig)
             admin = Server(state.apiserver_url, cluster.state_dir / "pki")
             tenant = TenantServer(state.apiserver_url, cluster.state_dir / "pki")
             webhook_port = free_port()
@@ -654,15 +669,7 @@ def main() -> None:
                 )
                 for name in (SOVEREIGN, DRIFT):
                     objects.create_cluster_custom_object(
-                        GROUP,
-                        VERSION,
-                        "sovereignnamespaces",
-                        {
-                            "apiVersion": f"{GROUP}/{VERSION}",
-                            "kind": "SovereignNamespace",
-                            "metadata": {"name": name},
-                            "spec": {"profileName": PROFILE},
-                        },
+                        GROUP, VERSION, "sovereignnamespaces", sovereign_namespace(name, PROFILE)
                     )
                 for name in (PLAIN, SELECTED, NATIVE_FLOOR, WEBHOOK_FLOOR, SOVEREIGN, DRIFT):
                     wait(

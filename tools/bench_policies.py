@@ -13,9 +13,7 @@ and to the trivial MutatingAdmissionPolicy (e), the native floor.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,10 +31,12 @@ from bench_placement import (
     create_admission,
     create_batch,
     create_pods,
+    install_crds,
     native_floor,
     pinned_in,
     pod_body,
     server_version,
+    sovereign_namespace,
     tenant_is_admin,
     wait,
 )
@@ -45,7 +45,6 @@ from kubernetes import client
 from souverain import labels
 from souverain.admission import images, placement, storage
 from souverain.admission.policy import binding_name
-from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
 
@@ -126,18 +125,12 @@ def main() -> None:
     options.add_argument("--per-creator", type=int, default=20, help="pods per creator at 16")
     options.add_argument("--settle", type=float, default=5, help="seconds for bindings to load")
     args = options.parse_args()
-    kubectl = str(bin_dir() / "kubectl")
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         cluster = DevCluster(scratch / "cluster")
         state = cluster.up()
         try:
-            env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-            for verb in (
-                ["apply", "--server-side", "-f", str(REPO / "crds")],
-                ["wait", "--for=condition=Established", "-f", str(REPO / "crds")],
-            ):
-                subprocess.run([kubectl, *verb], env=env, check=True, stdout=subprocess.DEVNULL)
+            install_crds(cluster.kubeconfig)
             admin = Server(state.apiserver_url, cluster.state_dir / "pki")
             tenant = TenantServer(state.apiserver_url, cluster.state_dir / "pki")
             with cluster.api_client() as api:
@@ -157,15 +150,7 @@ def main() -> None:
                         GROUP, VERSION, "sovereigntyprofiles", _profile(name)
                     )
                     objects.create_cluster_custom_object(
-                        GROUP,
-                        VERSION,
-                        "sovereignnamespaces",
-                        {
-                            "apiVersion": f"{GROUP}/{VERSION}",
-                            "kind": "SovereignNamespace",
-                            "metadata": {"name": name},
-                            "spec": {"profileName": name},
-                        },
+                        GROUP, VERSION, "sovereignnamespaces", sovereign_namespace(name, name)
                     )
                 for column in SETUPS:
                     name = f"bench-{column}"
