@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
@@ -30,7 +29,7 @@ class Lister(Protocol):
 
     def list_with_version(
         self, kind: str, label_selector: str | None = None
-    ) -> tuple[Iterable[dict[str, Any]], str]: ...
+    ) -> tuple[list[dict[str, Any]], str]: ...
 
 
 def wait_served(
