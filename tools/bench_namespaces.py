@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from bench_placement import Server  # beside this script
+from bench_placement import Server, install_crds  # beside this script
 
 from souverain.api import SovereignNamespace, SovereigntyProfileSpec
-from souverain.devcluster.binaries import bin_dir
 from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.handlers.history import config_map
 from souverain.history.chain import History
@@ -272,16 +271,6 @@ class SovereignNamespaceWatch:
                     self._version = self._list()
                 except Exception:
                     time.sleep(1)
-
-
-def install_crds(kubeconfig: Path) -> None:
-    kubectl = str(bin_dir() / "kubectl")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    for verb in (
-        ["apply", "--server-side", "-f", str(REPO / "crds")],
-        ["wait", "--for=condition=Established", "-f", str(REPO / "crds")],
-    ):
-        subprocess.run([kubectl, *verb], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def start_operator(kubeconfig: Path, log_path: Path) -> subprocess.Popen[bytes]:
