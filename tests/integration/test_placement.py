@@ -442,3 +442,38 @@ def test_pods_on_a_node_that_stops_qualifying_are_only_reported_under_audit(
     assert after == before
     gauge = f'souverain_non_compliant_pods{{namespace="{audited}",profile="{AUDITED}"}}'
     assert metrics(operator)[gauge] == len(stranded)
+
+    node_label.restore()
+
+    def compliant_again() -> bool:
+        status = tenants.status(audited)
+        return status.get("compliantPods") == 4 and status.get("nonCompliantPods") == 0
+
+    # Sooner than the periodic pass (300 s): the label's return is a change placement sees.
+    wait_for(compliant_again, f"{audited} to be compliant once {node} qualifies again")
+    assert tenants.condition(audited, "Compliant")["status"] == "True"  # type: ignore[index]
+
+
+def test_counts_written_from_an_older_view_are_written_again(
+    tenants: Tenants, objects: Any, api: Any, core: Any
+) -> None:
+    """A pass that read placement a moment before a pod or node changed writes counts
+    that no longer hold; the operator writes them again once it sees them, sooner than
+    its periodic pass (300 s)."""
+    sovereign = tenants.create(ENFORCED)
+    client.AppsV1Api(api).create_namespaced_deployment(sovereign, deployment("web", 3))
+    nodes_of(core, sovereign, "web", 3)
+    wait_for(lambda: tenants.status(sovereign).get("compliantPods") == 3, f"{sovereign} to count 3")
+    objects.patch_cluster_custom_object_status(
+        GROUP,
+        VERSION,
+        "sovereignnamespaces",
+        sovereign,
+        {"status": {"compliantPods": 1, "nonCompliantPods": 2}},
+    )
+
+    def written_again() -> bool:
+        status = tenants.status(sovereign)
+        return status.get("compliantPods") == 3 and status.get("nonCompliantPods") == 0
+
+    wait_for(written_again, f"the counts of {sovereign} to be written again")

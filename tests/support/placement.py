@@ -119,6 +119,8 @@ def wait_native_placement(core: Any, namespace: str, node: str = "std-us-1") -> 
     created): one naming a node that does not qualify, which the validating policy
     refuses, and a plain one, which the mutating policy pins."""
 
+    state = ["nothing probed"]
+
     def enforced() -> bool:
         try:
             core.create_namespaced_pod(namespace, pod("probe", nodeName=node), dry_run="All")
@@ -126,11 +128,21 @@ def wait_native_placement(core: Any, namespace: str, node: str = "std-us-1") -> 
             if error.status not in (400, 403, 422):
                 raise
         else:
+            state[0] = f"a pod naming {node} was admitted"
             return False
         try:
             made = core.create_namespaced_pod(namespace, pod("probe"), dry_run="All")
-        except client.exceptions.ApiException:
+        except client.exceptions.ApiException as error:
+            state[0] = f"a plain pod was refused: {error.status} {error.body}"
             return False
+        state[0] = f"a plain pod was admitted with affinity {made.spec.affinity}"
         return made.spec.affinity is not None and pinned(made)
 
-    wait_for(enforced, f"the native placement policies to be in force in {namespace}")
+    try:
+        wait_for(enforced, f"the native placement policies to be in force in {namespace}")
+    except AssertionError as error:
+        bindings = client.AdmissionregistrationV1Api(core.api_client)
+        names = [b.metadata.name for b in bindings.list_validating_admission_policy_binding().items]
+        raise AssertionError(
+            f"{error}: {state[0]}; validating policy bindings: {', '.join(sorted(names))}"
+        ) from None

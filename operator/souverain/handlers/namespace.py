@@ -26,12 +26,13 @@ from souverain.reconcile.namespace import (
     plan_namespace,
     released_namespace,
 )
-from souverain.reconcile.placement import PlacementReport, status_fields
+from souverain.reconcile.placement import LAYER_VALIDATING_POLICY, PlacementReport, status_fields
 from souverain.runtime.context import Context, context_of
 from souverain.runtime.events import EventPoster
 
 KIND = "SovereignNamespace"
 CHILD_KINDS = ("NetworkPolicy", "RoleBinding", "CiliumNetworkPolicy")
+EGRESS_LAYERS = ("NetworkPolicy", "CiliumNetworkPolicy")
 RESOURCE = SovereignNamespace.resource()
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,39 @@ def converge(
     return plan
 
 
-def converge_by_name(context: Context, name: str) -> None:
-    """Converges the SovereignNamespace ``name`` unless it is gone or being deleted."""
-    sns = context.snapshot.sovereign_namespace(name)
-    if sns is not None:
-        converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
+def placement_changed(context: Context, name: str) -> None:
+    """Writes what placement reports into the SovereignNamespace ``name``'s status (its
+    placement conditions, pod counts and the violation history) without converging its
+    objects: a pod or a node label moving changes only that. One whose spec is not
+    reconciled yet (no status, or an older generation) is converged whole instead."""
+    body = context.snapshot.sovereign_namespace(name)
+    if body is None:
+        return
+    current = body.get("status") or {}
+    generation = body["metadata"].get("generation")
+    if not current.get("conditions") or current.get("observedGeneration") != generation:
+        converge(context, body, context.snapshot.profile(body["spec"].get("profileName", "")))
+        return
+    try:
+        sns = SovereignNamespace.model_validate(body)
+    except ValidationError:
+        return  # the next reconciliation says why in the status
+    report = context.placement.report(name, generation)
+    if report is None:
+        return
+    # The layers of the namespace's own plan, in its order: the egress ones as written,
+    # then the validating policies where the API server serves them.
+    written = current.get("enforcementLayers") or []
+    layers = [layer for layer in EGRESS_LAYERS if layer in written]
+    if capabilities(context.api).admission_policies:
+        layers.append(LAYER_VALIDATING_POLICY)
+    plan = NamespacePlan(
+        namespace=None,
+        enforcement_layers=layers,
+        unenforceable_egress=list(current.get("unenforceableEgress") or []),
+    )
+    with context.metrics.reconciling(KIND):
+        _write_status(context, body, report.conditions, plan, sns, report)
 
 
 def _invalid(body: dict[str, Any], error: ValidationError) -> NamespacePlan:

@@ -130,9 +130,24 @@ class Settler:
             self._retry.pop(key, None)
             self._blocked.discard(key)
         summary = (len(found.compliant), found.non_compliant)
-        if self._last.get(namespace) != summary:
+        if self._last.get(namespace) != summary or self._written_differs(namespace, summary):
             self._last[namespace] = summary
             self.on_change(namespace)
+
+    def _written_differs(
+        self, namespace: str, summary: tuple[int, tuple[tuple[str, str], ...]]
+    ) -> bool:
+        """Whether the SovereignNamespace's status, as last seen, holds other counts than
+        placement's: another pass wrote it from an older view. One not reconciled yet has
+        no counts, and its first reconciliation writes them."""
+        sns = self.state.snapshot.sovereign_namespace(namespace)
+        status = (sns or {}).get("status") or {}
+        if "compliantPods" not in status:
+            return False
+        return (status.get("compliantPods"), status.get("nonCompliantPods")) != (
+            summary[0],
+            len(summary[1]),
+        )
 
     def _evict(self, namespace: str, pod: str, uid: str, node: str) -> None:
         key = (namespace, pod)

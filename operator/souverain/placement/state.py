@@ -73,6 +73,7 @@ class PlacementState:
         self.snapshot.nodes.subscribe(self.node_seen)
         self.snapshot.pods.subscribe(self.pod_seen)
         self.snapshot.profiles.subscribe(self.profile_seen)
+        self.snapshot.sovereign_namespaces.subscribe(self.sovereign_namespace_seen)
 
     @property
     def synced(self) -> bool:
@@ -164,6 +165,15 @@ class PlacementState:
         name = change.obj["metadata"]["name"]
         self._cache.pop(name, None)
         self.mark(*(ns for ns, profile in list(self.bound.items()) if profile == name))
+
+    def sovereign_namespace_seen(self, change: Change) -> None:
+        """A SovereignNamespace changed, its status included: the settle loop compares the
+        counts it holds with what placement knows, so that a status written from an older
+        view (by another pass that read placement a moment before a pod or node changed)
+        is written again."""
+        name = change.obj["metadata"]["name"]
+        if change.type != "DELETED" and name in self.bound:
+            self.mark(name)
 
     def namespace_seen(self, change: Change) -> None:
         name = change.obj["metadata"]["name"]

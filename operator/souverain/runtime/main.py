@@ -82,7 +82,7 @@ def wire(context: Context) -> Settler:
         informer.subscribe(when_active(context, drift.keep_webhook_configuration))
 
     def placement_changed(namespace: str) -> None:
-        namespace_handlers.converge_by_name(context, namespace)
+        namespace_handlers.placement_changed(context, namespace)
 
     return Settler(
         context.placement, context.api, context.events, placement_changed, context.metrics

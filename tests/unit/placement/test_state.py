@@ -183,3 +183,24 @@ def test_a_node_losing_its_label_marks_the_namespaces_with_pods_on_it() -> None:
     placement.settle()
     placement.snapshot.nodes.seen("MODIFIED", {"kind": "Node", "metadata": meta("fr-1", "40")})
     assert placement.state.dirty.take(0) == {"tenant"}
+
+
+def sovereign_namespace(version: str, compliant: int, non_compliant: int) -> dict[str, Any]:
+    return {
+        "kind": "SovereignNamespace",
+        "metadata": meta("tenant", version),
+        "spec": {"profileName": "fr"},
+        "status": {"compliantPods": compliant, "nonCompliantPods": non_compliant},
+    }
+
+
+def test_counts_written_from_an_older_view_are_settled_again() -> None:
+    placement = Placement([pod("web", "fr-1", "20")])
+    placement.settle()
+    assert placement.changed == ["tenant"]
+    placement.snapshot.sovereign_namespaces.seen("ADDED", sovereign_namespace("50", 1, 0))
+    placement.settle()
+    assert placement.changed == ["tenant"], "counts that hold are not written again"
+    placement.snapshot.sovereign_namespaces.seen("MODIFIED", sovereign_namespace("51", 0, 1))
+    placement.settle()
+    assert placement.changed == ["tenant", "tenant"]
