@@ -99,6 +99,12 @@ class Settler:
         self.metrics.record_non_compliant(
             namespace, profile.pins.profile, len(found.non_compliant), len(found.compliant)
         )
+        # The status first: it is what shows drift, and the Events and evictions of many
+        # namespaces would otherwise delay it for the namespaces settled after them.
+        summary = (len(found.compliant), found.non_compliant)
+        if self._last.get(namespace) != summary or self._written_differs(namespace, summary):
+            self.on_change(namespace)
+            self._last[namespace] = summary  # once written: a failed write is tried again
         pods = self.state.scheduled(namespace)
         for pod in found.compliant:
             uid = self.state.fresh.get((namespace, pod))
@@ -129,10 +135,6 @@ class Settler:
         for key in [k for k in self._retry if k[0] == namespace and k[1] not in pods]:
             self._retry.pop(key, None)
             self._blocked.discard(key)
-        summary = (len(found.compliant), found.non_compliant)
-        if self._last.get(namespace) != summary or self._written_differs(namespace, summary):
-            self._last[namespace] = summary
-            self.on_change(namespace)
 
     def _written_differs(
         self, namespace: str, summary: tuple[int, tuple[tuple[str, str], ...]]
