@@ -165,7 +165,9 @@ def _apply(
     for child in plan.children:
         key = (child["kind"], child["metadata"]["name"])
         wanted.add(key)
-        existing = observed.get(key) or api.get(child["kind"], key[1], name)
+        # One the labelled list does not hold is absent or lacks the labels, which this
+        # apply adds: either way it changes, with no need to read it first.
+        existing = observed.get(key)
         applied = api.apply(child)
         if not holds(child, applied):
             # Server-side apply leaves fields another manager added (an egress rule slipped
