@@ -7,26 +7,34 @@ It runs only on the active replica (see :func:`souverain.runtime.work.work_on`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from souverain.api import conditions as c
-from souverain.kubeapi import KubeApi
+from souverain.kubeapi import KubeApi, describe
 from souverain.metrics import Metrics
 from souverain.placement.state import PlacementState
 from souverain.runtime.events import EventPoster
-from souverain.runtime.work import work_on
+from souverain.runtime.work import RETRIED, TOLD, StandbyError, work_on
 
 log = logging.getLogger(__name__)
 
 EVICTION_RETRY_SECONDS = 5.0
 SWEEP_SECONDS = 2.0
+STATUS_WRITERS = 4
+"""Statuses written at once. A node that stops qualifying changes the status of every
+namespace with pods on it, hundreds at scale; written one at a time (the status and the
+history's record, four requests each), the last of them waited tens of seconds."""
+
+Summary = tuple[int, tuple[tuple[str, str], ...]]
 
 
 def pod_ref(namespace: str, name: str, uid: str) -> dict[str, Any]:
@@ -38,7 +46,8 @@ def pod_ref(namespace: str, name: str, uid: str) -> dict[str, Any]:
 
 
 class Settler:
-    """Settles marked namespaces, one at a time."""
+    """Settles marked namespaces, one at a time; their statuses are written by
+    :data:`STATUS_WRITERS` threads, a namespace's by one thread at a time."""
 
     def __init__(
         self,
@@ -47,6 +56,7 @@ class Settler:
         events: EventPoster,
         on_change: Callable[[str], None],
         metrics: Metrics,
+        writers: int = STATUS_WRITERS,
     ) -> None:
         self.state = state
         self.metrics = metrics
@@ -54,9 +64,16 @@ class Settler:
         self.events = events
         self.on_change = on_change
         self._reported: dict[str, set[tuple[str, str]]] = {}
-        self._last: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
+        self._last: dict[str, Summary] = {}
         self._retry: dict[tuple[str, str], float] = {}
         self._blocked: set[tuple[str, str]] = set()
+        self._pool = ThreadPoolExecutor(writers, thread_name_prefix="souverain-status")
+        self._lock = threading.Lock()
+        self._writing: set[str] = set()
+        self._again: set[str] = set()
+        self._rewrite: dict[str, float] = {}
+        self._futures: set[Future[None]] = set()
+        self._acting: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
 
     def activate(self) -> None:
         """This replica became the active one: every bound namespace is settled again, and
@@ -68,7 +85,12 @@ class Settler:
 
     def due(self) -> set[str]:
         now = time.monotonic()
-        return {namespace for (namespace, _), when in self._retry.items() if when <= now}
+        found = {namespace for (namespace, _), when in list(self._retry.items()) if when <= now}
+        with self._lock:
+            rewrite = {namespace for namespace, when in self._rewrite.items() if when <= now}
+            for namespace in rewrite:
+                self._rewrite.pop(namespace, None)
+        return found | rewrite
 
     def run(
         self,
@@ -76,6 +98,7 @@ class Settler:
         active: threading.Event,
         acting: Callable[[], AbstractContextManager[None]],
     ) -> None:
+        self._acting = acting
         work_on(
             self.state.dirty,
             self.settle,
@@ -103,8 +126,7 @@ class Settler:
         # namespaces would otherwise delay it for the namespaces settled after them.
         summary = (len(found.compliant), found.non_compliant)
         if self._last.get(namespace) != summary or self._written_differs(namespace, summary):
-            self.on_change(namespace)
-            self._last[namespace] = summary  # once written: a failed write is tried again
+            self._write(namespace, summary)
         pods = self.state.scheduled(namespace)
         for pod in found.compliant:
             uid = self.state.fresh.get((namespace, pod))
@@ -136,9 +158,50 @@ class Settler:
             self._retry.pop(key, None)
             self._blocked.discard(key)
 
-    def _written_differs(
-        self, namespace: str, summary: tuple[int, tuple[tuple[str, str], ...]]
-    ) -> bool:
+    def _write(self, namespace: str, summary: Summary) -> None:
+        """Writes the status of ``namespace`` on a writer thread; one that is being
+        written is written again once that write ends, from what placement knows then."""
+        with self._lock:
+            if namespace in self._writing:
+                self._again.add(namespace)
+                return
+            self._writing.add(namespace)
+        future = self._pool.submit(self._write_now, namespace, summary)
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+
+    def _write_now(self, namespace: str, summary: Summary) -> None:
+        try:
+            with self._acting():
+                self.on_change(namespace)
+        except StandbyError:
+            pass  # the next term settles every namespace again
+        except RETRIED as error:
+            log.warning(
+                "Writing the status of %s failed: %s; trying again", namespace, describe(error)
+            )
+            with self._lock:
+                self._rewrite[namespace] = time.monotonic() + SWEEP_SECONDS
+        except TOLD as error:  # the status says why; nothing to retry
+            log.warning("Writing the status of %s failed: %s", namespace, describe(error))
+        except Exception:
+            log.exception("Writing the status of %s failed", namespace)
+        else:
+            self._last[namespace] = summary  # once written: a failed write is tried again
+        finally:
+            with self._lock:
+                self._writing.discard(namespace)
+                again = namespace in self._again
+                self._again.discard(namespace)
+            if again:
+                self.state.mark(namespace)
+
+    def flush(self) -> None:
+        """Waits until the statuses being written are written."""
+        while self._futures:
+            wait(list(self._futures))
+
+    def _written_differs(self, namespace: str, summary: Summary) -> bool:
         """Whether the SovereignNamespace's status, as last seen, holds other counts than
         placement's: another pass wrote it from an older view. One not reconciled yet has
         no counts, and its first reconciliation writes them."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from souverain.metrics import Metrics
 from souverain.placement.settle import Settler
 from souverain.placement.state import PlacementState
@@ -115,6 +117,7 @@ class Placement:
     def settle(self) -> None:
         for namespace in sorted(self.state.dirty.take(0)):
             self.settler.settle(namespace)
+        self.settler.flush()
 
     def relist_pods(self, pods: list[dict[str, Any]], version: str) -> None:
         """The pod watch ended; the next list says ``pods``."""
@@ -204,3 +207,23 @@ def test_counts_written_from_an_older_view_are_settled_again() -> None:
     placement.snapshot.sovereign_namespaces.seen("MODIFIED", sovereign_namespace("51", 0, 1))
     placement.settle()
     assert placement.changed == ["tenant", "tenant"]
+
+
+def test_a_status_write_that_fails_is_tried_again() -> None:
+    placement = Placement([pod("web", "fr-1", "20")])
+    failures = [ApiException(status=503, reason="Service Unavailable")]
+
+    def write(namespace: str) -> None:
+        if failures:
+            raise failures.pop()
+        placement.changed.append(namespace)
+
+    placement.settler.on_change = write
+    placement.settle()
+    assert placement.changed == []
+    assert placement.settler.due() == set(), "not before the sweep's delay"
+    placement.settler._rewrite["tenant"] = 0.0  # the delay is over
+    assert placement.settler.due() == {"tenant"}
+    placement.settler.settle("tenant")
+    placement.settler.flush()
+    assert placement.changed == ["tenant"]
