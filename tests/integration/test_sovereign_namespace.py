@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from souverain import labels
@@ -193,6 +193,32 @@ def test_new_namespace_becomes_ready_with_its_objects(
         "jsonpath={.items[*].reason}",
     ).stdout
     assert "NamespaceCreated" in reasons
+
+
+def test_ready_is_first_written_with_where_pods_may_run(tenants: Tenants, objects: Any) -> None:
+    """Every status a new SovereignNamespace goes through is watched: the first that says
+    Ready already carries placement's conditions, so Ready never means less than the
+    profile asks for."""
+    listed = objects.list_cluster_custom_object(GROUP, VERSION, "sovereignnamespaces")
+    name = tenants.create()
+    seen: list[dict[str, str]] = []
+    stream = watch.Watch()
+    for event in stream.stream(
+        objects.list_cluster_custom_object,
+        GROUP,
+        VERSION,
+        "sovereignnamespaces",
+        resource_version=listed["metadata"]["resourceVersion"],
+        field_selector=f"metadata.name={name}",
+        timeout_seconds=60,
+    ):
+        status = event["object"].get("status") or {}
+        seen.append({c["type"]: c["status"] for c in status.get("conditions", [])})
+        if seen[-1].get("Ready") == "True":
+            stream.stop()
+    ready = [conditions for conditions in seen if conditions.get("Ready") == "True"]
+    assert ready, f"{name} was not Ready within 60 s: {seen}"
+    assert {"PlacementEnforced", "Compliant"} <= set(ready[0]), seen
 
 
 def _delete_policy(api: Any, namespace: str, name: str) -> None:

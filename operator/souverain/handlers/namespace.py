@@ -92,7 +92,10 @@ def converge(
             raise kopf.TemporaryError(
                 f"applying the plan failed: {describe(error)}", delay=10
             ) from error
-        report = context.placement.report(name, sns.metadata.generation)
+        # The profile the Namespace now carries: a new one's label is not in the
+        # informer yet, and its status would otherwise say Ready before placement.
+        bound = sns.spec.profile_name if plan.namespace is not None else None
+        report = context.placement.report(name, sns.metadata.generation, bound)
         updates = [*plan.conditions, *(report.conditions if report else [])]
         _write_status(context, body, updates, plan, sns, report)
         _post_events(context.events, body, plan, changed, observed_namespace is None)

@@ -90,9 +90,11 @@ class PlacementState:
 
     # -- lookups ------------------------------------------------------------------
 
-    def profile_of(self, namespace: str) -> Profile | None:
-        """The profile of a bound namespace, or None (not bound, profile gone or invalid)."""
-        name = self.bound.get(namespace)
+    def profile_of(self, namespace: str, bound: str | None = None) -> Profile | None:
+        """The profile of a bound namespace, or None (not bound, profile gone or invalid);
+        ``bound`` names the profile its Namespace was just labelled with, before the
+        informer sees the label."""
+        name = bound or self.bound.get(namespace)
         if name is None:
             return None
         body = self.snapshot.profile(name)
@@ -137,10 +139,13 @@ class PlacementState:
         scheduled = {pod: node for pod, (_, node) in self.scheduled(namespace).items()}
         return assess(scheduled, self.nodes, profile.spec.node_requirements)
 
-    def report(self, namespace: str, generation: int | None) -> PlacementReport | None:
-        """Placement conditions and counts of a bound namespace, once everything is
-        listed; None before that or when the namespace has no profile."""
-        profile = self.profile_of(namespace)
+    def report(
+        self, namespace: str, generation: int | None, bound: str | None = None
+    ) -> PlacementReport | None:
+        """Placement conditions and counts of a bound namespace (``bound``: see
+        :meth:`profile_of`), once everything is listed; None before that or when the
+        namespace has no profile."""
+        profile = self.profile_of(namespace, bound)
         if profile is None or not self.synced:
             return None
         found = self.compliance(namespace, profile)

@@ -227,3 +227,15 @@ def test_a_status_write_that_fails_is_tried_again() -> None:
     placement.settler.settle("tenant")
     placement.settler.flush()
     assert placement.changed == ["tenant"]
+
+
+def test_a_namespace_just_labelled_is_reported_on_before_the_informer_sees_it() -> None:
+    placement = Placement([])
+    assert placement.state.report("new", 1) is None
+    report = placement.state.report("new", 1, bound="fr")
+    assert report is not None
+    assert (report.compliant_pods, report.non_compliant_pods) == (0, 0)
+    assert {condition.type for condition in report.conditions} == {
+        "PlacementEnforced",
+        "Compliant",
+    }
