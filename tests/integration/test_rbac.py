@@ -43,7 +43,7 @@ NOT_EXERCISED: dict[Permission, str] = {
     ("cilium.io", "ciliumnetworkpolicies", verb): (
         "Cilium's CRDs are not served here: the operator only calls them where they are"
     )
-    for verb in ("get", "list", "patch", "create", "update", "delete")
+    for verb in ("list", "patch", "create", "update", "delete")
 } | {
     ("rbac.authorization.k8s.io", "rolebindings", "update"): (
         "replacing a RoleBinding is only needed when server-side apply cannot restore it;"
