@@ -3,6 +3,7 @@ and the small checks the modules that try them share."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,14 +34,19 @@ def namespace_gone(core: Any, namespace: str) -> bool:
     return False
 
 
+RBAC_REFUSAL = re.compile(r'User "[^"]*" cannot ')
+"""How the authorizer words a 403: a grant the API server has not seen yet."""
+
+
 def refused_now(call: Callable[[], Any]) -> bool:
     """Whether ``call`` (a dry run, usually) is refused by admission (403): to wait until
     the API server has loaded a new policy binding, which it does a moment after it is
-    written. Other errors are raised."""
+    written. A 403 of the authorizer (the caller's grant is not in force yet either) is
+    not admission's: it does not count. Other errors are raised."""
     try:
         call()
     except ApiException as error:
         if error.status == 403:
-            return True
+            return not RBAC_REFUSAL.search(str(error.body))
         raise
     return False
