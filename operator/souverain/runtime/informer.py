@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -45,7 +45,7 @@ class Source(Protocol):
 
     def list_with_version(
         self, kind: str, label_selector: str | None = None
-    ) -> tuple[list[dict[str, Any]], str]: ...
+    ) -> tuple[Iterable[dict[str, Any]], str]: ...
 
     def watch(
         self,
@@ -133,6 +133,7 @@ class Informer:
             "kind": self.kind,
             **({"apiVersion": self.api_version} if self.api_version else {}),
         }
+        # Each object is trimmed as it is read: a page of the list at a time is held whole.
         listed = {key_of(item): self.keep({**item, **typed}) for item in items}
         changes: list[Change] = []
         with self._lock:

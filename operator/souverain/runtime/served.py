@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
@@ -29,7 +30,7 @@ class Lister(Protocol):
 
     def list_with_version(
         self, kind: str, label_selector: str | None = None
-    ) -> tuple[list[dict[str, Any]], str]: ...
+    ) -> tuple[Iterable[dict[str, Any]], str]: ...
 
 
 def wait_served(
