@@ -83,3 +83,27 @@ def test_a_watch_of_an_api_server_that_refuses_connections_is_unavailable(
 ) -> None:
     with pytest.raises(ApiUnavailableError, match=r"^watch /api/v1/pods: "):
         list(_api(closed_port).watch("Pod", "1"))
+
+
+def test_a_list_is_read_a_page_at_a_time_as_it_is_iterated() -> None:
+    api = KubeApi(client.ApiClient(client.Configuration()))
+    pages = {
+        "": {"metadata": {"resourceVersion": "7", "continue": "a"}, "items": [{"n": 1}]},
+        "a": {"metadata": {"resourceVersion": "7", "continue": "b"}, "items": [{"n": 2}]},
+        "b": {"metadata": {"resourceVersion": "7"}, "items": [{"n": 3}]},
+    }
+    asked: list[list[tuple[str, str]]] = []
+
+    def request(method: str, path: str, *, query: list[tuple[str, str]], **_: object) -> object:
+        asked.append(query)
+        return pages[dict(query).get("continue", "")]
+
+    api._request = request  # type: ignore[assignment,method-assign]
+    items, version = api.list_with_version("Pod", "app=web")
+    assert version == "7"
+    assert len(asked) == 1, "the first page is read at once, the others as they are reached"
+    assert [item["n"] for item in items] == [1, 2, 3]
+    assert [dict(query).get("continue") for query in asked] == [None, "a", "b"]
+    assert all(
+        ("limit", "500") in query and ("labelSelector", "app=web") in query for query in asked
+    )
