@@ -274,14 +274,6 @@ def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     converge(context, dict(body), context.snapshot.profile(body["spec"].get("profileName", "")))
 
 
-@kopf.timer(*RESOURCE, interval=300, initial_delay=300, idle=60)
-@active_only
-def recheck(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A periodic pass, in case a change was missed while the operator was busy."""
-    context = context_of(memo)
-    converge(context, dict(body), context.snapshot.profile(body["spec"].get("profileName", "")))
-
-
 @kopf.on.delete(*RESOURCE)
 @active_only
 def release(body: kopf.Body, spec: kopf.Spec, name: str, memo: kopf.Memo, **_: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import kopf
 
 from souverain.admission import placement
-from souverain.handlers import drift
+from souverain.handlers import drift, recheck
 from souverain.handlers import namespace as namespace_handlers
 from souverain.handlers import profile as profile_handlers
 from souverain.handlers import volume as volume_handlers
@@ -187,6 +187,7 @@ async def _serve(context: Context, options: RunOptions) -> int:
             context.acting,
         ),
     )
+    start_worker("recheck", lambda: recheck.run(context))
     start_worker(
         "repairs",
         lambda: work_on(
