@@ -17,7 +17,7 @@ import logging
 from pydantic import ValidationError
 
 from souverain.api import SovereignNamespace
-from souverain.handlers.namespace import capabilities, converge, profile_spec
+from souverain.handlers.namespace import capabilities, converge_by_name, profile_spec
 from souverain.reconcile.namespace import holds, namespace_labels, plan_namespace
 from souverain.runtime.context import Context
 from souverain.runtime.informer import Change
@@ -98,8 +98,6 @@ def repair(context: Context, key: str) -> None:
     API server is away or not ready is not lost."""
     kind, _, name = key.partition("/")
     if kind == "SovereignNamespace":
-        sns = context.snapshot.sovereign_namespace(name)
-        if sns is not None:
-            converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
+        converge_by_name(context, name)
     elif kind in context.webhook_configurations:
         context.api.apply(context.webhook_configurations[kind])

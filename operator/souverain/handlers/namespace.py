@@ -23,16 +23,16 @@ from souverain.reconcile.namespace import (
     Capabilities,
     NamespacePlan,
     holds,
+    namespace_layers,
     plan_namespace,
     released_namespace,
 )
-from souverain.reconcile.placement import LAYER_VALIDATING_POLICY, PlacementReport, status_fields
+from souverain.reconcile.placement import PlacementReport, status_fields
 from souverain.runtime.context import Context, context_of
 from souverain.runtime.events import EventPoster
 
 KIND = "SovereignNamespace"
 CHILD_KINDS = ("NetworkPolicy", "RoleBinding", "CiliumNetworkPolicy")
-EGRESS_LAYERS = ("NetworkPolicy", "CiliumNetworkPolicy")
 RESOURCE = SovereignNamespace.resource()
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,14 @@ def converge(
     return plan
 
 
+def converge_by_name(context: Context, name: str) -> None:
+    """Converges the SovereignNamespace ``name`` as the snapshot holds it, with its
+    profile, unless it is gone or being deleted."""
+    sns = context.snapshot.sovereign_namespace(name)
+    if sns is not None:
+        converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
+
+
 def placement_changed(context: Context, name: str) -> None:
     """Writes what placement reports into the SovereignNamespace ``name``'s status (its
     placement conditions, pod counts and the violation history) without converging its
@@ -113,7 +121,7 @@ def placement_changed(context: Context, name: str) -> None:
     current = body.get("status") or {}
     generation = body["metadata"].get("generation")
     if not current.get("conditions") or current.get("observedGeneration") != generation:
-        converge(context, body, context.snapshot.profile(body["spec"].get("profileName", "")))
+        converge_by_name(context, name)
         return
     try:
         sns = SovereignNamespace.model_validate(body)
@@ -122,15 +130,12 @@ def placement_changed(context: Context, name: str) -> None:
     report = context.placement.report(name, generation)
     if report is None:
         return
-    # The layers of the namespace's own plan, in its order: the egress ones as written,
-    # then the validating policies where the API server serves them.
-    written = current.get("enforcementLayers") or []
-    layers = [layer for layer in EGRESS_LAYERS if layer in written]
-    if capabilities(context.api).admission_policies:
-        layers.append(LAYER_VALIDATING_POLICY)
     plan = NamespacePlan(
         namespace=None,
-        enforcement_layers=layers,
+        enforcement_layers=namespace_layers(
+            cilium="CiliumNetworkPolicy" in (current.get("enforcementLayers") or []),
+            admission_policies=capabilities(context.api).admission_policies,
+        ),
         unenforceable_egress=list(current.get("unenforceableEgress") or []),
     )
     with context.metrics.reconciling(KIND):

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from souverain.handlers.namespace import converge
+from souverain.handlers.namespace import converge_by_name
 from souverain.kubeapi import describe
 from souverain.runtime.context import Context
 from souverain.runtime.work import TOLD, StandbyError
@@ -51,12 +51,9 @@ def sweep(
 def recheck(context: Context, name: str) -> None:
     """Converges the SovereignNamespace ``name`` as it is now, unless it is gone; a failure
     is one log line (the next period tries again)."""
-    sns = context.snapshot.sovereign_namespace(name)
-    if sns is None:
-        return
     try:
         with context.acting():
-            converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
+            converge_by_name(context, name)
     except StandbyError:
         pass
     except TOLD as error:

@@ -137,6 +137,18 @@ def _managed(obj: dict[str, Any], sns: SovereignNamespace) -> dict[str, Any]:
     return obj
 
 
+def namespace_layers(*, cilium: bool, admission_policies: bool) -> list[str]:
+    """The enforcement layers of a namespace's own objects, in the order its status lists
+    them: the NetworkPolicies, the CiliumNetworkPolicy where one is applied, and the
+    validating policies where the API server serves them."""
+    layers = ["NetworkPolicy"]
+    if cilium:
+        layers.append("CiliumNetworkPolicy")
+    if admission_policies:
+        layers.append("ValidatingAdmissionPolicy")
+    return layers
+
+
 def plan_namespace(
     sns: SovereignNamespace,
     profile: SovereigntyProfileSpec | None,
@@ -193,15 +205,13 @@ def plan_namespace(
             }
         )
     children = egress.egress_floor(name, profile.egress, accepted)
-    layers = ["NetworkPolicy"]
     fqdn_rules = [*profile.egress.fqdns, *accepted.fqdns]
-    if capabilities.cilium:
-        cilium = egress.fqdn_policy(name, fqdn_rules)
-        if cilium is not None:
-            children.append(cilium)
-            layers.append("CiliumNetworkPolicy")
-    if capabilities.admission_policies:
-        layers.append("ValidatingAdmissionPolicy")
+    cilium = egress.fqdn_policy(name, fqdn_rules) if capabilities.cilium else None
+    if cilium is not None:
+        children.append(cilium)
+    layers = namespace_layers(
+        cilium=cilium is not None, admission_policies=capabilities.admission_policies
+    )
     binding = owners_binding(sns)
     if binding is not None:
         children.append(binding)
