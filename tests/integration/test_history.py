@@ -281,3 +281,28 @@ def test_the_operator_keeps_a_tampered_record_and_says_so(setting: Setting) -> N
     assert result.returncode == HISTORY_BROKEN
     assert "record 1 was edited" in result.stdout
     assert "record 1 was edited" in setting.operator.log()
+
+
+def test_records_cut_while_the_operator_runs_are_found_at_its_next_write(
+    setting: Setting,
+) -> None:
+    # The operator keeps the ConfigMap it wrote last and appends to it without reading
+    # it again: a change made behind its back must refuse that write, not be overwritten.
+    setting.anchored()
+    intact = list(setting.history().lines)
+    # The record cut is one no ``broken`` record notes: the anchor is all that names it.
+    assert json.loads(intact[-1])["event"] != "broken", intact[-1]
+    _replace_records(setting, intact[:-1])
+    labels = NodeLabel(setting.core)
+    try:
+        labels.remove(setting.node)
+        after = setting.wait_event(("start", "Pod/app"), after=len(intact) - 1)
+    finally:
+        labels.restore()
+    assert after.lines[: len(intact) - 1] == intact[:-1]
+    added = after.records()[len(intact) - 1 :]
+    broken = [r for r in added if r["event"] == "broken"]
+    assert broken, added
+    assert f"the anchor counts {len(intact)}" in broken[0]["message"]
+    setting.wait_event(("end", "Pod/app"), after=len(after.lines))
+    setting.anchored()

@@ -227,9 +227,13 @@ def _write_status(
     name = body["metadata"]["name"]
     profile = str(body.get("spec", {}).get("profileName", ""))
     context.metrics.record_namespace(name, profile, ready.status)
-    write_status(context.api, body, status)
+    # The history first, so that its anchor goes with this status write.
     pods = placement.non_compliant if placement is not None else None
-    history.record(context, name, *namespace_violations(name, final, pods))
+    violations = namespace_violations(name, final, pods)
+    anchored = history.record(context, name, *violations, anchor_status=False)
+    if anchored is not None:
+        status["history"] = anchored
+    write_status(context.api, body, status)
 
 
 def _post_events(
