@@ -299,7 +299,7 @@ def test_records_cut_while_the_operator_runs_are_found_at_its_next_write(
         after = setting.wait_event(("start", "Pod/app"), after=len(intact) - 1)
     finally:
         labels.restore()
-    assert after.lines[: len(intact) - 1] == intact[:-1]
+    assert list(after.lines[: len(intact) - 1]) == intact[:-1]
     added = after.records()[len(intact) - 1 :]
     broken = [r for r in added if r["event"] == "broken"]
     assert broken, added
