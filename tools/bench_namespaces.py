@@ -12,8 +12,10 @@ For each N (default 1, 100, 500) on a fresh local control plane, two measures:
 2. souverain: the operator starts, N SovereignNamespaces bound to one profile are
    created, and a watch times when each first reports Ready=True.
 
-It prints souverain's time to Ready, its ratio to the floor, and the operator's resident
-memory and CPU seconds.
+It prints souverain's time to Ready, its ratio to the floor, the operator's resident
+memory and CPU seconds, and the requests the API server served per namespace in each
+phase, by verb and resource (from its ``apiserver_request_total``; the souverain phase
+includes the benchmark's own create and watch).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,12 +178,43 @@ def delete_namespaces(server: Server, names: list[str], timeout: float = 900) ->
     raise SystemExit(f"the namespaces were not deleted within {timeout:.0f} s")
 
 
-def measure_floor(server: Server, size: int) -> float:
-    """The floor for ``size`` namespaces, whose objects are then deleted."""
+def measure_floor(server: Server, size: int) -> tuple[float, str]:
+    """The floor for ``size`` namespaces, whose objects are then deleted, and the
+    requests per namespace while they were written (the controllers' included)."""
     names = [f"floor-{size}-{i:04d}" for i in range(size)]
+    counted = request_counts(server)
     elapsed = write_floor(server, names)
+    requests = per_namespace(counted, request_counts(server), size)
     delete_namespaces(server, [*names, FLOOR_HISTORY])
-    return elapsed
+    return elapsed, requests
+
+
+def request_counts(server: Server) -> Counter[str]:
+    """The API server's requests so far, by verb, resource and subresource (watches and
+    the metrics reads themselves left out)."""
+    counts: Counter[str] = Counter()
+    text = server.request("GET", "/metrics").data.decode()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, _, value = line.rpartition(" ")
+        inside = labels_text[len("apiserver_request_total{") : -1]
+        found = {k: v.strip('"') for k, _, v in (p.partition("=") for p in inside.split(","))}
+        if found.get("verb") == "WATCH" or not found.get("resource"):
+            continue
+        key = f"{found['verb']} {found['resource']}" + (
+            f"/{found['subresource']}" if found.get("subresource") else ""
+        )
+        counts[key] += int(float(value))
+    return counts
+
+
+def per_namespace(before: Counter[str], after: Counter[str], size: int) -> str:
+    """Requests per namespace between two counts, most frequent first."""
+    diff = {k: after[k] - before.get(k, 0) for k in after}
+    kept = sorted(((v, k) for k, v in diff.items() if v / size >= 0.05), reverse=True)
+    total = sum(v for v, _ in kept) / size
+    return f"{total:.1f} per namespace: " + ", ".join(f"{k} {v / size:.1f}" for v, k in kept)
 
 
 # -- souverain -------------------------------------------------------------------
@@ -357,14 +391,16 @@ def main() -> None:
             try:
                 install_crds(cluster.kubeconfig)
                 server = Server(state.apiserver_url, cluster.state_dir / "pki")
-                floor = measure_floor(server, size)
+                floor, floor_requests = measure_floor(server, size)
                 operator = start_operator(
                     cluster.kubeconfig, Path(scratch) / f"operator-{size}.log"
                 )
                 write(server, "create", PROFILE)
                 names = [f"bench-{size}-{i:04d}" for i in range(size)]
+                counted = request_counts(server)
                 elapsed, created, ready = time_to_ready(server, names, args.timeout)
                 rss, _, cpu = process_figures(operator.pid)
+                requests = per_namespace(counted, request_counts(server), size)
                 verdict = "all Ready" if ready == size else f"only {ready} Ready (timed out)"
                 print(
                     f"N={size:4d}: {verdict} {elapsed:6.1f} s after the first create "
@@ -373,6 +409,8 @@ def main() -> None:
                     f"{cpu:.1f} CPU s since start",
                     flush=True,
                 )
+                print(f"  floor requests: {floor_requests}", flush=True)
+                print(f"  souverain requests to Ready: {requests}", flush=True)
             finally:
                 if operator is not None:
                     operator.terminate()

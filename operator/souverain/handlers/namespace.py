@@ -113,15 +113,20 @@ def converge_by_name(context: Context, name: str) -> None:
 def placement_changed(context: Context, name: str) -> None:
     """Writes what placement reports into the SovereignNamespace ``name``'s status (its
     placement conditions, pod counts and the violation history) without converging its
-    objects: a pod or a node label moving changes only that. One whose spec is not
-    reconciled yet (no status, or an older generation) is converged whole instead."""
+    objects: a pod or a node label moving changes only that.
+
+    One whose spec is not reconciled yet (no status, or an older generation) is left to
+    the reconciliation kopf runs for that generation, which reports placement too: its
+    status write marks the namespace again, and the counts are written again if
+    placement moved meanwhile. Converging it here as well converged most new namespaces
+    twice (their Namespace's label reaches the informer while the first converge is
+    under way)."""
     body = context.snapshot.sovereign_namespace(name)
     if body is None:
         return
     current = body.get("status") or {}
     generation = body["metadata"].get("generation")
     if not current.get("conditions") or current.get("observedGeneration") != generation:
-        converge_by_name(context, name)
         return
     try:
         sns = SovereignNamespace.model_validate(body)
@@ -166,7 +171,8 @@ def _apply(
     selector = f"{labels.SOVEREIGN_NAMESPACE}={name}"
     observed: dict[tuple[str, str], dict[str, Any]] = {}
     kinds = [kind for kind in CHILD_KINDS if kind != "CiliumNetworkPolicy" or api.serves(kind)]
-    for kind in kinds:
+    # A Namespace that was not there a moment ago holds nothing yet: no lists to read.
+    for kind in kinds if before is not None else []:
         for obj in api.list_objects(kind, namespace=name, label_selector=selector):
             observed[(kind, obj["metadata"]["name"])] = obj
     wanted = set()
@@ -244,10 +250,12 @@ def _post_events(
     created: bool,
 ) -> None:
     name = body["metadata"]["name"]
-    if created and plan.namespace is not None:
-        events.post(body, c.NAMESPACE_CREATED, message=f"Created Namespace {name}.")
     restored = [item for item in changed if not item.startswith(("-", "Namespace/"))]
-    if restored:
+    if created and plan.namespace is not None:
+        # One Event for a new namespace, with what was applied in it.
+        applied = f"; applied {', '.join(sorted(restored))}" if restored else ""
+        events.post(body, c.NAMESPACE_CREATED, message=f"Created Namespace {name}{applied}.")
+    elif restored:
         events.post(
             body,
             c.RECONCILED,
