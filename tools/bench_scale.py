@@ -37,7 +37,9 @@ from bench_namespaces import (  # beside this script
     SovereignNamespaceWatch,
     install_crds,
     measure_floor,
+    per_namespace,
     process_figures,
+    request_counts,
     start_operator,
     time_to_ready,
     write,
@@ -256,15 +258,18 @@ def main() -> None:
                 flush=True,
             )
             usage = Usage({p.name: p.pid for p in state.processes} | {"benchmark": os.getpid()})
-            floor = measure_floor(server, size)
+            floor, floor_requests = measure_floor(server, size)
             print(f"Floor: {floor:.2f} s; CPU s: {usage.since()}", flush=True)
+            print(f"  requests: {floor_requests}", flush=True)
             operator = start_operator(
                 cluster.kubeconfig, args.operator_log or scratch / "operator.log"
             )
             usage.add("operator", operator.pid)
             write(server, "create", PROFILE)
             names = [f"bench-{i:04d}" for i in range(size)]
+            counted = request_counts(server)
             elapsed, created, ready = time_to_ready(server, names, args.timeout)
+            requests = per_namespace(counted, request_counts(server), size)
             if ready < size:
                 raise SystemExit(f"only {ready} of {size} SovereignNamespaces became Ready")
             rss, _, cpu = process_figures(operator.pid)
@@ -277,6 +282,7 @@ def main() -> None:
             )
             print(f"  operator then: {rss:.0f} MiB resident, {cpu:.1f} CPU s", flush=True)
             print(f"  CPU s: {usage.since()}", flush=True)
+            print(f"  requests to Ready: {requests}", flush=True)
 
             watch = SovereignNamespaceWatch(server).start()
             wait_for_service_accounts(server, names)
