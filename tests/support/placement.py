@@ -121,6 +121,24 @@ def wait_native_placement(core: Any, namespace: str, node: str = "std-us-1") -> 
 
     state = ["nothing probed"]
 
+    def default_account() -> bool:
+        try:
+            core.read_namespaced_service_account("default", namespace)
+        except client.exceptions.ApiException as error:
+            if error.status != 404:
+                raise
+            return False
+        return True
+
+    # Every pod needs it (the API server's ServiceAccount admission refuses one without
+    # it, a 403 that is no policy's): the controller-manager makes it, and after a
+    # chaos event (an API server frozen or restarted) it can take it more than a minute.
+    wait_for(
+        default_account,
+        f"the default ServiceAccount of {namespace} (the controller-manager's)",
+        timeout=180,
+    )
+
     def enforced() -> bool:
         try:
             core.create_namespaced_pod(namespace, pod("probe", nodeName=node), dry_run="All")
