@@ -131,7 +131,7 @@ def _append(
                 # race with another writer): read it as it is, and observe again.
                 if error.status == 409 or (error.status == 404 and kept is not None):
                     kept = None
-                    term.store(namespace, History(), None)
+                    term.drop(namespace)
                     continue
                 raise
             version = written["metadata"].get("resourceVersion")

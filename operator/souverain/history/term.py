@@ -91,12 +91,15 @@ class Term:
         with self._guard:
             return self._stored.get(namespace)
 
+    def drop(self, namespace: str) -> None:
+        """Forgets the ConfigMap of ``namespace``: the next append reads it."""
+        with self._guard:
+            self._drop(namespace)
+
     def store(self, namespace: str, history: History, version: str | None) -> None:
         """Keeps what this replica just wrote (``version`` None: forgets it)."""
         with self._guard:
-            old = self._stored.pop(namespace, None)
-            if old is not None:
-                self._bytes -= old.size
+            self._drop(namespace)
             if not version:
                 return
             kept = Stored(history, version)
@@ -106,6 +109,11 @@ class Term:
                 _, dropped = self._stored.popitem(last=False)
                 self._bytes -= dropped.size
 
+    def _drop(self, namespace: str) -> None:
+        old = self._stored.pop(namespace, None)
+        if old is not None:
+            self._bytes -= old.size
+
     def forget(self, namespace: str) -> None:
         self.seen.pop(namespace, None)
-        self.store(namespace, History(), None)
+        self.drop(namespace)
