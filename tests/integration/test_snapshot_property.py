@@ -20,9 +20,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from souverain.admission.policy import binding_name
+from souverain.admission.snapshots import RESTORES, SNAPSHOTS
 from tests.support.cluster import Cluster, wait_for
 from tests.support.operator import Operator
-from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in, refused_now
+from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in, refused_by
 from tests.support.tenancy import Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -58,9 +60,21 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
         [{"apiGroups": [GROUP], "resources": ["volumesnapshots"], "verbs": ["create"]}],
     )
     with cluster.api(impersonate=OWNER) as sam:
+        # The draws start once both policies they try refuse as themselves: another
+        # admission refusal would make the draws' acceptances look like the policies'.
         wait_for(
-            lambda: refused_now(lambda: _create(sam, "volumesnapshots", _snapshot(None), True)),
-            "the snapshot policy to answer",
+            lambda: refused_by(
+                lambda: _create(sam, "volumesnapshots", _snapshot(None), True),
+                binding_name(SNAPSHOTS, PROFILE),
+            ),
+            "the snapshot policy's binding to refuse a snapshot without a class",
+        )
+        wait_for(
+            lambda: refused_by(
+                lambda: _create(sam, "persistentvolumeclaims", _restoring("volumesnapshot"), True),
+                binding_name(RESTORES, PROFILE),
+            ),
+            "the restore policy's binding to refuse a claim from a 'volumesnapshot'",
         )
         yield sam
     tenancy.delete("sovereignnamespaces", NAMESPACE)
@@ -80,6 +94,20 @@ def _snapshot(snapshot_class: str | None, **source: str) -> dict[str, Any]:
     if snapshot_class is not None:
         spec["volumeSnapshotClassName"] = snapshot_class
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VolumeSnapshot", "spec": spec}
+
+
+def _restoring(kind: str) -> dict[str, Any]:
+    """A claim restoring from ``kind`` of the snapshot API group."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": STORAGE_CLASS,
+            "resources": {"requests": {"storage": "1Gi"}},
+            "dataSourceRef": {"apiGroup": GROUP, "kind": kind, "name": "source"},
+        },
+    }
 
 
 def _create(api: Any, plural: str, body: dict[str, Any], dry_run: bool) -> dict[str, Any]:

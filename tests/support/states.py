@@ -50,3 +50,16 @@ def refused_now(call: Callable[[], Any]) -> bool:
             return not RBAC_REFUSAL.search(str(error.body))
         raise
     return False
+
+
+def refused_by(call: Callable[[], Any], binding: str) -> bool:
+    """Whether ``call`` (a dry run) is refused by the policy binding named ``binding``:
+    to wait until that binding is in force, and not take a refusal from another check
+    (another policy, another admission plugin) for it. Other errors are raised."""
+    try:
+        call()
+    except ApiException as error:
+        if error.status == 403:
+            return f"binding '{binding}'" in str(error.body)
+        raise
+    return False
