@@ -44,7 +44,11 @@ from kubernetes import client
 
 from souverain import labels
 from souverain.admission import images, placement, storage
-from souverain.admission.policy import binding_name
+from souverain.admission.policy import (
+    binding_name,
+    profile_binding,
+    validating_admission_policy,
+)
 from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
 
@@ -52,27 +56,37 @@ REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "souverain.io", "v1alpha1"
 PLAIN = "bench-plain"
 
+PLACEMENT_ALONE = "souverain-bench-placement-alone"
+"""Placement's checks as a policy of their own, as souverain had them before they were
+merged with the pod checks of storage and images."""
+
 POD_POLICIES: dict[str, tuple[str, str]] = {
     # short name: (binding kind, policy)
     "pin": ("mutatingadmissionpolicybindings", placement.MUTATING_POLICY_NAME),
-    "placement": ("validatingadmissionpolicybindings", placement.VALIDATING_POLICY_NAME),
+    "pods": ("validatingadmissionpolicybindings", placement.VALIDATING_POLICY_NAME),
+    "placement": ("validatingadmissionpolicybindings", PLACEMENT_ALONE),
     "volumes": ("validatingadmissionpolicybindings", storage.POD_VOLUMES),
     "images": ("validatingadmissionpolicybindings", images.PODS),
 }
+MADE_HERE = ("placement", "volumes", "images")
+"""The bindings the operator does not make with native placement: the benchmark makes
+them for the set-ups that keep them."""
 SETUPS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     # column: (name, Pod Security labels kept, pod policies kept)
     "n": ("bound, no pod policy", False, ()),
     "s": ("Pod Security alone", True, ()),
     "m": ("pinning (MAP) alone", False, ("pin",)),
-    "v": ("placement (VAP) alone", False, ("placement",)),
+    "v": ("pod checks, one VAP, alone", False, ("pods",)),
+    "l": ("placement checks (VAP) alone", False, ("placement",)),
     "o": ("pod volumes (VAP) alone", False, ("volumes",)),
     "i": ("images (VAP) alone", False, ("images",)),
-    "p": ("pinning and placement", False, ("pin", "placement")),
-    "c": ("souverain now (all)", True, tuple(POD_POLICIES)),
+    "p": ("pinning and pod checks", False, ("pin", "pods")),
+    "t": ("the checks as 3 VAPs, pinning", True, ("pin", "placement", "volumes", "images")),
+    "c": ("souverain now (all)", True, ("pin", "pods")),
 }
 
 
-PINNED_BEFORE = ("v",)
+PINNED_BEFORE = ("v", "l")
 """The set-ups whose pods come pinned: placement without pinning refuses others."""
 
 
@@ -93,11 +107,14 @@ def _profile(name: str) -> dict[str, Any]:
 
 
 def _strip(admin: Server, api: Any, column: str) -> None:
-    """Deletes what set-up ``column`` does not keep of the pods' admission objects."""
+    """Deletes what set-up ``column`` does not keep of the pods' admission objects, and
+    makes the bindings it keeps that the operator does not make."""
     _, pod_security, kept = SETUPS[column]
     name = f"bench-{column}"
     for short, (kind, policy) in POD_POLICIES.items():
-        if short not in kept:
+        if short in kept and short in MADE_HERE:
+            create_admission(admin, profile_binding(policy, name, True, _selected(name)))
+        elif short not in kept:
             found = admin.request("DELETE", f"{ADMISSION}/{kind}/{binding_name(policy, name)}")
             if found.status not in (200, 404):
                 raise SystemExit(f"deleting {policy}'s binding: {found.data[:300]!r}")
@@ -106,6 +123,15 @@ def _strip(admin: Server, api: Any, column: str) -> None:
         found = core.read_namespace(name).metadata.labels or {}
         drop = {key: None for key in found if key.startswith(labels.POD_SECURITY_PREFIX)}
         core.patch_namespace(name, {"metadata": {"labels": drop}})
+
+
+def _selected(profile: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {labels.PROFILE: profile}}}
+
+
+def _placement_alone() -> dict[str, Any]:
+    alone = placement._placement_checks()
+    return validating_admission_policy(PLACEMENT_ALONE, alone["spec"])
 
 
 def _kept(admin: Server, column: str) -> bool:
@@ -141,7 +167,7 @@ def main() -> None:
                 core.create_namespace(
                     {"metadata": {"name": NATIVE_FLOOR, "labels": {FLOOR_LABEL: "native"}}}
                 )
-                for manifest in native_floor():
+                for manifest in [*native_floor(), _placement_alone()]:
                     create_admission(admin, manifest)
                 operator = OperatorProcess(cluster.kubeconfig, scratch, "native", free_port())
                 for column in SETUPS:
@@ -158,7 +184,8 @@ def main() -> None:
                         lambda name=name: (
                             all(
                                 admin.exists(f"{ADMISSION}/{kind}/{binding_name(policy, name)}")
-                                for kind, policy in POD_POLICIES.values()
+                                for short, (kind, policy) in POD_POLICIES.items()
+                                if short not in MADE_HERE
                             )
                             and admin.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default")
                         ),

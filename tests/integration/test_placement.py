@@ -6,6 +6,7 @@ evicted under Enforce; other namespaces are not touched."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 import uuid
@@ -16,11 +17,13 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from souverain.admission.images import PODS
 from souverain.admission.placement import (
     MUTATING_POLICY_NAME,
     VALIDATING_POLICY_NAME,
     binding_name,
 )
+from souverain.admission.storage import POD_VOLUMES
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
 from tests.support.cluster import Cluster, wait_for
 from tests.support.operator import Operator
@@ -84,9 +87,10 @@ class Tenants:
         self.objects, self.core = objects, core
         self.names: list[str] = []
 
-    def create(self, profile: str) -> str:
+    def create(self, profile: str, owner: str | None = None) -> str:
         name = f"place-{uuid.uuid4().hex[:8]}"
         self.names.append(name)
+        owners = [{"kind": "User", "name": owner}] if owner else []
         self.objects.create_cluster_custom_object(
             GROUP,
             VERSION,
@@ -95,7 +99,7 @@ class Tenants:
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "SovereignNamespace",
                 "metadata": {"name": name},
-                "spec": {"profileName": profile, "deletionPolicy": "Delete"},
+                "spec": {"profileName": profile, "deletionPolicy": "Delete", "owners": owners},
             },
         )
         wait_for(
@@ -315,46 +319,110 @@ def test_the_webhook_pins_on_its_own(
     tenants: Tenants, core: Any, operator: Operator, cluster: Cluster, tmp_path: Any
 ) -> None:
     """With the native layer turned off, the operator's webhook pins pods, and refuses
-    those it cannot place."""
-    sovereign = tenants.create(ENFORCED)
+    those it cannot place. The pod checks of storage and images, which the native
+    placement policy makes, are bound on their own then, and hold while the layers
+    switch each way."""
+    sovereign = tenants.create(ENFORCED, owner=TENANT)
     native = [
         ("mutatingadmissionpolicybinding", binding_name(MUTATING_POLICY_NAME, ENFORCED)),
         ("validatingadmissionpolicybinding", binding_name(VALIDATING_POLICY_NAME, ENFORCED)),
     ]
-    operator.stop()
-    alone = Operator(cluster, tmp_path, extra_env={"SOUVERAIN_ADMISSION_LAYERS": "webhook"})
-    alone.start()
-    try:
+    pod_checks = [
+        ("validatingadmissionpolicybinding", binding_name(policy, ENFORCED))
+        for policy in (POD_VOLUMES, PODS)
+    ]
+    kinds = ",".join({kind for kind, _ in native + pod_checks})
+    with cluster.api(impersonate=TENANT) as tenant, _NfsProbe(tenant, sovereign) as probe:
+        wait_for(lambda: probe.refusals, "a tenant's NFS pod to be refused")
+        operator.stop()
+        alone = Operator(cluster, tmp_path, extra_env={"SOUVERAIN_ADMISSION_LAYERS": "webhook"})
+        alone.start()
+        try:
 
-        def native_gone() -> bool:
-            listed = cluster.kubectl("get", ",".join(kind for kind, _ in native), "-o", "name")
-            return not any(name in listed.stdout for _, name in native)
+            def native_gone() -> bool:
+                listed = cluster.kubectl("get", kinds, "-o", "name").stdout
+                return not any(name in listed for _, name in native) and all(
+                    name in listed for _, name in pod_checks
+                )
 
-        wait_for(native_gone, "the native placement bindings to be removed")
+            wait_for(native_gone, "the native placement bindings to give way to the pod checks")
+            _webhook_pins(core, sovereign, alone)
+            # The API server drops a deleted binding from its cache a moment later.
+            wait_for(lambda: POD_VOLUMES in probe.last, "the pod volumes' own policy to refuse")
+        finally:
+            alone.stop()
+            operator.start()
 
-        def pinned_by_webhook() -> bool:
-            # The API server drops a deleted binding from its policy cache a moment later.
-            before = decisions(metrics(alone), "pin", "patched")
-            created = core.create_namespaced_pod(sovereign, pod("probe"), dry_run="All")
-            return pinned(created) and decisions(metrics(alone), "pin", "patched") == before + 1
+        def native_back() -> bool:
+            listed = cluster.kubectl("get", kinds, "-o", "name").stdout
+            return all(name in listed for _, name in native) and not any(
+                name in listed for _, name in pod_checks
+            )
 
-        wait_for(pinned_by_webhook, "the webhook to pin a pod")
-        core.create_namespaced_pod(sovereign, pod("by-webhook"))
-        assert pinned(core.read_namespaced_pod("by-webhook", sovereign))
-        assert set(nodes_of(core, sovereign, "by-webhook", 1)) <= SOVEREIGN_NODES
-        message = refusal(
-            lambda: core.create_namespaced_pod(sovereign, pod("named", nodeName="std-us-1"))
+        wait_for(native_back, "the native placement bindings to come back")
+        wait_for(
+            lambda: VALIDATING_POLICY_NAME in probe.last, "the placement policy to refuse again"
         )
-        assert "spec.nodeName std-us-1 does not meet" in message
-    finally:
-        alone.stop()
-        operator.start()
+    assert probe.accepted == [], "a NFS pod was accepted while the layers switched"
 
-    def native_back() -> bool:
-        listed = cluster.kubectl("get", ",".join(kind for kind, _ in native), "-o", "name")
-        return all(name in listed.stdout for _, name in native)
 
-    wait_for(native_back, "the native placement bindings to come back")
+TENANT = "placement-owner"
+
+
+STORAGE_REFUSAL = "server nfs.us.example writes to storage that SovereigntyProfile"
+
+
+class _NfsProbe:
+    """Asks the API server, every 50 ms and as a tenant, to create (dry run) a pod with
+    an NFS volume abroad, which the storage checks refuse whatever the placement layers;
+    counts the refusals and keeps any acceptance."""
+
+    def __init__(self, tenant: Any, namespace: str) -> None:
+        self.core, self.namespace = client.CoreV1Api(tenant), namespace
+        self.refusals, self.last, self.accepted = 0, "", list[str]()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _NfsProbe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        volume = {"name": "share", "nfs": {"server": "nfs.us.example", "path": "/data"}}
+        while not self.stopping.wait(0.05):
+            body = pod(f"nfs-{uuid.uuid4().hex[:6]}", volumes=[volume])
+            try:
+                self.core.create_namespaced_pod(self.namespace, body, dry_run="All")
+            except ApiException as error:
+                message = str(error.body)
+                if error.status == 403 and STORAGE_REFUSAL in message:
+                    self.refusals, self.last = self.refusals + 1, message
+                # Anything else (the API server busy, a webhook restarting) is neither.
+                continue
+            self.accepted.append(body["metadata"]["name"])
+
+
+def _webhook_pins(core: Any, sovereign: str, alone: Operator) -> None:
+    """The operator's webhook, alone, pins pods and refuses those it cannot place."""
+
+    def pinned_by_webhook() -> bool:
+        # The API server drops a deleted binding from its policy cache a moment later.
+        before = decisions(metrics(alone), "pin", "patched")
+        created = core.create_namespaced_pod(sovereign, pod("probe"), dry_run="All")
+        return pinned(created) and decisions(metrics(alone), "pin", "patched") == before + 1
+
+    wait_for(pinned_by_webhook, "the webhook to pin a pod")
+    core.create_namespaced_pod(sovereign, pod("by-webhook"))
+    assert pinned(core.read_namespaced_pod("by-webhook", sovereign))
+    assert set(nodes_of(core, sovereign, "by-webhook", 1)) <= SOVEREIGN_NODES
+    message = refusal(
+        lambda: core.create_namespaced_pod(sovereign, pod("named", nodeName="std-us-1"))
+    )
+    assert "spec.nodeName std-us-1 does not meet" in message
 
 
 # -- drift -----------------------------------------------------------------------------

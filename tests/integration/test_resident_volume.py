@@ -20,7 +20,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from souverain.admission.storage import CLAIMS, POD_VOLUMES, STATEFULSETS
+from souverain.admission.storage import CLAIMS, STATEFULSETS
 from souverain.labels import MANAGED_BY, RESIDENT_VOLUME, RETAINED
 from tests.support.cluster import Cluster, ignoring_absent, wait_for
 from tests.support.operator import Operator
@@ -540,6 +540,8 @@ def owner(cluster: Cluster) -> Iterator[Any]:
 
 
 ALLOWS = f"SovereigntyProfile {PROFILE}, which allows only {LATE}, {IMMEDIATE}"
+EPHEMERAL_CLASS = "ephemeral.volumeClaimTemplate.spec.storageClassName"
+"""What the pod check of storage names when it refuses an ephemeral volume's class."""
 
 
 def test_claims_on_classes_the_profile_does_not_allow_are_refused(
@@ -599,7 +601,7 @@ def test_stateful_sets_and_ephemeral_volumes_on_other_classes_are_refused(
     assert stateful(LATE) is None
 
     refused = wait_for(
-        lambda: (r := pod(OUTSIDE)) and POD_VOLUMES in r and r,
+        lambda: (r := pod(OUTSIDE)) and EPHEMERAL_CLASS in r and r,
         "the storage policy to refuse an ephemeral volume",
     )
     assert (
@@ -607,4 +609,4 @@ def test_stateful_sets_and_ephemeral_volumes_on_other_classes_are_refused(
         in refused
     )
     allowed = pod(LATE)
-    assert allowed is None or POD_VOLUMES not in allowed, allowed
+    assert allowed is None or EPHEMERAL_CLASS not in allowed, allowed

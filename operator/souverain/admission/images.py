@@ -217,11 +217,19 @@ def images_policies(operator_username: str) -> list[dict[str, Any]]:
     ]
 
 
-def images_bindings(profile_name: str, spec: SovereigntyProfileSpec | None) -> list[dict[str, Any]]:
+def images_bindings(
+    profile_name: str, spec: SovereigntyProfileSpec | None, *, pods: bool = True
+) -> list[dict[str, Any]]:
     """The bindings of the image policies for one profile, whatever its list (an empty
-    one allows every image); with ``spec`` None, only their kinds and names."""
+    one allows every image); with ``spec`` None, only their kinds and names. Without
+    ``pods``, :data:`PODS` is left out: the placement policy makes its checks
+    (``placement.validating_policy``)."""
     if spec is None:
         return binding_stubs(POLICY_NAMES, profile_name)
     selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}}
     enforced = spec.enforcement.mode == "Enforce"
-    return [profile_binding(policy, profile_name, enforced, selected) for policy in POLICY_NAMES]
+    return [
+        profile_binding(policy, profile_name, enforced, selected)
+        for policy in POLICY_NAMES
+        if pods or policy != PODS
+    ]

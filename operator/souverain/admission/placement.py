@@ -22,10 +22,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from souverain import API_GROUP, API_VERSION
+from souverain.admission import images, storage
 from souverain.admission.pinning import REQUIRED_PATH
 from souverain.admission.policy import (
     binding_name,
     label_exists,
+    merged_policy,
     policy_labels,
     validation_actions,
 )
@@ -189,18 +191,36 @@ _VALIDATIONS: Final = (
 )
 
 
-def validating_policy() -> dict[str, Any]:
-    """The ValidatingAdmissionPolicy that refuses unpinned, host-network and
-    ``nodeName`` pods in bound namespaces."""
+def _placement_checks() -> dict[str, Any]:
+    """The placement checks alone, as a policy of their own (see :func:`validating_policy`)."""
     spec = _policy_spec()
     spec["variables"] = [{"name": n, "expression": e} for n, e in _COMMON_VARIABLES]
     spec["validations"] = [dict(v) for v in _VALIDATIONS]
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": VALIDATING_POLICY_NAME, "labels": policy_labels()},
-        "spec": spec,
+    return {"metadata": {"name": VALIDATING_POLICY_NAME}, "spec": spec}
+
+
+def validating_policy(operator_username: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy of pods in bound namespaces: it refuses unpinned,
+    host-network and ``nodeName`` pods, and makes the pod checks of
+    :data:`souverain.admission.storage.POD_VOLUMES` and
+    :data:`souverain.admission.images.PODS` in the same evaluation (each evaluation of a
+    policy converts the pod and the profile again). Where the native placement layer
+    is off, those two are bound on their own instead (:func:`pod_checks_bound_alone`)."""
+    pods = {
+        policy["metadata"]["name"]: policy
+        for policy in (
+            *storage.storage_policies(operator_username),
+            *images.images_policies(operator_username),
+        )
     }
+    return merged_policy(
+        VALIDATING_POLICY_NAME,
+        {
+            "placement": _placement_checks(),
+            "volumes": pods[storage.POD_VOLUMES],
+            "images": pods[images.PODS],
+        },
+    )
 
 
 def _binding_metadata(policy: str, profile: str) -> dict[str, Any]:

@@ -286,8 +286,12 @@ def storage_binding_name(policy_name: str, profile_name: str) -> str:
 
 
 def storage_bindings(
-    profile_name: str, spec: SovereigntyProfileSpec | None
+    profile_name: str, spec: SovereigntyProfileSpec | None, *, pods: bool = True
 ) -> list[dict[str, Any]]:
     """The bindings of the storage policies for one profile; with ``spec`` None, only their
-    kinds and names (enough to delete them)."""
-    return namespace_bindings(POLICY_NAMES, profile_name, spec)
+    kinds and names (enough to delete them). Without ``pods``, :data:`POD_VOLUMES` is left
+    out: the placement policy makes its checks (``placement.validating_policy``)."""
+    if spec is None:
+        return namespace_bindings(POLICY_NAMES, profile_name, None)
+    policies = tuple(p for p in POLICY_NAMES if pods or p != POD_VOLUMES)
+    return namespace_bindings(policies, profile_name, spec)

@@ -19,6 +19,7 @@ from souverain.admission import (
     snapshots,
     storage,
 )
+from souverain.admission.policy import binding_name
 from souverain.api import SovereigntyProfile, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import Condition, find_condition
@@ -27,7 +28,7 @@ from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
 from souverain.kubeapi import KubeApi, describe
 from souverain.reconcile.conditions import condition, merge_conditions
-from souverain.reconcile.profile import ProfilePlan, plan_profile
+from souverain.reconcile.profile import ProfilePlan, layered_bindings, plan_profile
 from souverain.runtime.context import Context, context_of
 from souverain.runtime.informer import Change
 from souverain.runtime.work import TOLD
@@ -56,32 +57,35 @@ def _status(
 
 def keep_admission(context: Context, profile: str, admission: list[dict[str, Any]]) -> None:
     """Applies the profile's bindings and the cluster-wide policies they refer to
-    (applying an unchanged object again is a no-op), and deletes the placement bindings
-    the profile no longer has (mode changed to Audit, native layer turned off)."""
+    (applying an unchanged object again is a no-op), then deletes the bindings that come
+    and go with the placement layers that the profile no longer has (mode changed to
+    Audit, native layer turned on or off): what replaces them is in force first."""
     api = context.api
+    operator = operator_username()
     kinds = {obj["kind"] for obj in admission}
     if "MutatingAdmissionPolicyBinding" in kinds:
         api.apply(placement.mutating_policy())
     wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in admission}
-    if any(name.startswith(placement.VALIDATING_POLICY_NAME) for _, name in wanted):
-        api.apply(placement.validating_policy())
-    for stub in placement.profile_bindings(profile, None):
+    if (
+        "ValidatingAdmissionPolicyBinding",
+        binding_name(placement.VALIDATING_POLICY_NAME, profile),
+    ) in wanted:
+        api.apply(placement.validating_policy(operator))
+    if admission:
+        for policy in [
+            egress_floor.egress_floor_policy(operator),
+            *storage.storage_policies(operator),
+            *exposure.exposure_policies(operator),
+            *snapshots.snapshot_policies(operator),
+            *protection.protection_policies(operator),
+            *images.images_policies(operator),
+            *admission,
+        ]:
+            api.apply(policy)
+    for stub in layered_bindings(profile):
         key = (stub["kind"], stub["metadata"]["name"])
         if key not in wanted and api.serves(stub["kind"]):
             api.delete(*key)
-    if not admission:
-        return
-    operator = operator_username()
-    for policy in [
-        egress_floor.egress_floor_policy(operator),
-        *storage.storage_policies(operator),
-        *exposure.exposure_policies(operator),
-        *snapshots.snapshot_policies(operator),
-        *protection.protection_policies(operator),
-        *images.images_policies(operator),
-        *admission,
-    ]:
-        api.apply(policy)
 
 
 def plan(context: Context, body: dict[str, Any]) -> ProfilePlan:

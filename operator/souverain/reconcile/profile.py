@@ -10,6 +10,7 @@ from typing import Any
 
 import souverain.admission.placement as placement
 from souverain.admission import egress_floor, exposure, images, protection, snapshots, storage
+from souverain.admission.policy import binding_name
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.reconcile.conditions import condition
@@ -26,9 +27,12 @@ class ProfilePlan:
     """Admission policy bindings for this profile (applied; deleted with the profile)."""
 
 
-def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[dict[str, Any]]:
+def admission_objects(
+    name: str, spec: SovereigntyProfileSpec | None, *, native_placement: bool = True
+) -> list[dict[str, Any]]:
     """The per-profile admission objects; with ``spec`` None, only their kinds and names
-    (enough to delete them)."""
+    (enough to delete them). With ``native_placement``, the pod checks of storage and
+    images are made by the placement policy and their own bindings are left out."""
     if spec is None:
         return [
             {
@@ -44,12 +48,25 @@ def admission_objects(name: str, spec: SovereigntyProfileSpec | None) -> list[di
         ]
     return [
         egress_floor.egress_floor_binding(name, spec),
-        *storage.storage_bindings(name, spec),
+        *storage.storage_bindings(name, spec, pods=not native_placement),
         *exposure.exposure_bindings(name, spec),
         *snapshots.snapshot_bindings(name, spec),
         *protection.protection_bindings(name, spec),
-        *images.images_bindings(name, spec),
+        *images.images_bindings(name, spec, pods=not native_placement),
     ]
+
+
+def layered_bindings(name: str) -> list[dict[str, Any]]:
+    """The kinds and names of the profile's bindings that come and go with the placement
+    layers and its mode: placement's own, and the pod policies of storage and images,
+    bound alone where native placement is off."""
+    pods = {storage.POD_VOLUMES, images.PODS}
+    alone = [
+        stub
+        for stub in (*storage.storage_bindings(name, None), *images.images_bindings(name, None))
+        if any(stub["metadata"]["name"] == binding_name(policy, name) for policy in pods)
+    ]
+    return [*placement.profile_bindings(name, None), *alone]
 
 
 def plan_profile(
@@ -105,7 +122,7 @@ def plan_profile(
         qualified_nodes=qualified,
         conditions=[valid, ready],
         admission=[
-            *admission_objects(name, spec),
+            *admission_objects(name, spec, native_placement=native_placement),
             *placement.profile_bindings(
                 name, spec, native=native_placement, mutating=mutating_policies
             ),

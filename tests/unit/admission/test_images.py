@@ -119,10 +119,16 @@ def test_one_binding_per_policy_for_every_profile_even_without_registries(mode: 
 
 
 def test_the_profile_plan_carries_the_image_bindings_and_deletes_them_too() -> None:
-    names = {o["metadata"]["name"] for o in admission_objects("fr", spec(registries=["a.b"]))}
+    profile = spec(registries=["a.b"])
+    native = {o["metadata"]["name"] for o in admission_objects("fr", profile)}
+    alone = {
+        o["metadata"]["name"] for o in admission_objects("fr", profile, native_placement=False)
+    }
     stubs = {o["metadata"]["name"] for o in admission_objects("fr", None)}
     for policy in POLICY_NAMES:
-        assert f"{policy}-fr" in names
+        # With native placement, the placement policy makes the pods' image checks.
+        assert (f"{policy}-fr" in native) == (policy != PODS)
+        assert f"{policy}-fr" in alone
         assert f"{policy}-fr" in stubs
 
 
