@@ -13,7 +13,8 @@ pod-security.kubernetes.io/ labels. Pods are created by 1 and by 16 concurrent c
 in rounds that interleave:
 
   (a) a plain namespace, no policy;
-  (c) souverain as before: placement, storage and the other policies, none of the new;
+  (c) souverain as before: placement, storage and the other policies, none of the new
+      (the pod checks as one policy without the images' part);
   (p) (c) and the Pod Security level (baseline), which the API server's own PodSecurity
       admission enforces;
   (i) (c) and the image registry policies;
@@ -48,10 +49,11 @@ from bench_placement import (
 from kubernetes import client
 
 from souverain import labels
-from souverain.admission import images
-from souverain.admission.policy import binding_name
+from souverain.admission import images, placement, storage
+from souverain.admission.policy import binding_name, merged_policy, profile_binding
 from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
+from souverain.settings import operator_username
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "souverain.io", "v1alpha1"
@@ -59,7 +61,14 @@ PLAIN = "bench-plain"
 REGISTRY = "registry.example"
 """The registry of the benchmark's pods, which every profile allows."""
 
-NEW_POLICIES: dict[str, tuple[str, ...]] = {"images": tuple(images.POLICY_NAMES)}
+NEW_POLICIES: dict[str, tuple[str, ...]] = {
+    # The pods' image checks are made by the placement policy (images.PODS is not bound
+    # with native placement): a set-up without them binds WITHOUT_IMAGES instead.
+    "images": tuple(p for p in images.POLICY_NAMES if p != images.PODS),
+}
+WITHOUT_IMAGES = "souverain-bench-pods-without-images"
+"""The placement policy without the images' part: what souverain checked on a pod
+before the image registries."""
 SETUPS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     # column: (name, Pod Security labels kept, new policies kept)
     "c": ("(c) souverain before", False, ()),
@@ -86,6 +95,13 @@ def _strip(api: Any, column: str) -> None:
     _, pod_security, kept = SETUPS[column]
     name = f"bench-{column}"
     registration = client.AdmissionregistrationV1Api(api)
+    if "images" not in kept:
+        registration.create_validating_admission_policy_binding(
+            profile_binding(WITHOUT_IMAGES, name, True, _selected(name))
+        )
+        registration.delete_validating_admission_policy_binding(
+            binding_name(placement.VALIDATING_POLICY_NAME, name)
+        )
     for group, policies in NEW_POLICIES.items():
         if group in kept:
             continue
@@ -99,6 +115,21 @@ def _strip(api: Any, column: str) -> None:
         found = client.CoreV1Api(api).read_namespace(name).metadata.labels or {}
         drop = {key: None for key in found if key.startswith(labels.POD_SECURITY_PREFIX)}
         client.CoreV1Api(api).patch_namespace(name, {"metadata": {"labels": drop}})
+
+
+def _selected(profile: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {labels.PROFILE: profile}}}
+
+
+def _without_images() -> dict[str, Any]:
+    volumes = next(
+        policy
+        for policy in storage.storage_policies(operator_username())
+        if policy["metadata"]["name"] == storage.POD_VOLUMES
+    )
+    return merged_policy(
+        WITHOUT_IMAGES, {"placement": placement._placement_checks(), "volumes": volumes}
+    )
 
 
 def _bindings(server: Server, name: str) -> set[str]:
@@ -143,6 +174,9 @@ def main() -> None:
                 core = client.CoreV1Api(api)
                 objects = client.CustomObjectsApi(api)
                 core.create_namespace({"metadata": {"name": PLAIN}})
+                client.AdmissionregistrationV1Api(api).create_validating_admission_policy(
+                    _without_images()
+                )
                 operator = OperatorProcess(cluster.kubeconfig, scratch, "native", free_port())
                 for column in SETUPS:
                     name = f"bench-{column}"

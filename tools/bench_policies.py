@@ -1,5 +1,6 @@
 """Where souverain's native pod admission spends: each policy that acts on a tenant's pod
-CREATE, alone, against no policy and against all of them.
+CREATE, alone, against no policy and against all of them, and the pod checks as the one
+policy souverain binds (v, c) against the three they were before (l, o, i; t).
 
 On one local control plane the operator makes one sovereign namespace per set-up and is
 stopped, so that only the API server works. Each set-up then keeps, of the admission

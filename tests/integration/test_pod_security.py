@@ -16,7 +16,7 @@ from souverain import labels
 from tests.support.cluster import Cluster, wait_for
 from tests.support.escape_routes import refused
 from tests.support.operator import Operator
-from tests.support.placement import NO_SCHEDULER
+from tests.support.placement import NO_SCHEDULER, wait_native_placement
 from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in, refused_now
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
@@ -84,8 +84,15 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module", params=OPERATOR_STATES)
-def state(request: pytest.FixtureRequest, owner: Any, operator: Operator) -> Iterator[str]:
-    yield from operator_in(request.param, operator)
+def state(
+    request: pytest.FixtureRequest, owner: Any, operator: Operator, api: Any
+) -> Iterator[str]:
+    for state in operator_in(request.param, operator):
+        if state == "operator-stopped":
+            # The tests' pods are pinned by the MutatingAdmissionPolicy alone now (the
+            # operator's webhook pinned them too while it ran): see that it is in force.
+            wait_native_placement(client.CoreV1Api(api), NAMESPACE)
+        yield state
 
 
 @pytest.fixture
