@@ -4,13 +4,19 @@ shows.
 On one local control plane (with the PodNodeSelector admission plugin enabled), pods
 are created through the API server by a tenant (the administrator's connection
 impersonating a user; souverain's policies let the administrator through) by 1 and by
-16 concurrent creators, in rounds that interleave six set-ups:
+16 concurrent creators, in rounds that interleave eight set-ups:
 
   (a) a plain namespace, no policy;
   (b) a namespace with the PodNodeSelector annotation (the built-in plugin);
   (e) a plain namespace with a trivial MutatingAdmissionPolicy: one constant JSON patch
       (the pinned affinity), no parameter. It is the cost of the mechanism itself, the
       floor of any native pinning;
+  (h) a namespace with what souverain's native checks need, doing next to nothing: a
+      MutatingAdmissionPolicy that copies the profile's node requirements into the pod
+      and a one-field ValidatingAdmissionPolicy, both reading the profile as their
+      parameter, and the Pod Security level
+      (tools/bench_floors.py). (h) / (e) is the price of those mechanisms, (c) / (h)
+      that of souverain's expressions;
   (c) a sovereign namespace, souverain's native policies (MutatingAdmissionPolicy and
       ValidatingAdmissionPolicies, and the Pod Security level its profile sets; the
       operator runs with --admission-layers=native);
@@ -25,7 +31,7 @@ impersonating a user; souverain's policies let the administrator through) by 1 a
 
 Pods name a scheduler nothing serves, so that only admission is measured. Each set-up
 prints p50 and p99 latency at 1 creator and throughput at 16, each as a ratio to (a),
-and (c) as a ratio to (e), (d) to (f), with the issue's targets. Then: the time from
+and (c) as a ratio to (e), (d) to (f), with the issue's targets, and (c) to (h). Then: the time from
 removing a node's French-sovereign label to the namespace's status counting the pods
 on it as non-compliant.
 """
@@ -49,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+from bench_floors import MECHANISMS_FLOOR, mechanisms_floor, mechanisms_namespace
 from kubernetes import client
 
 from souverain.admission.placement import (
@@ -189,16 +196,21 @@ def tenant_is_admin(api: Any) -> None:
     )
 
 
-def native_floor() -> list[dict[str, Any]]:
-    """The trivial MutatingAdmissionPolicy of set-up (e) and its binding."""
-    selected = {"matchLabels": {FLOOR_LABEL: "native"}}
+def pinning_patch() -> str:
+    """CEL: the constant JSON patch of the trivial policies, a required node affinity."""
     # CEL map literals are homogeneous: the requirement's string and list meet as dyn.
     requirement = (
         f"{{'key': dyn('{SOVEREIGN_LABEL}'), 'operator': dyn('In'), 'values': dyn(['true'])}}"
     )
     terms = f"{{'nodeSelectorTerms': [{{'matchExpressions': [{requirement}]}}]}}"
     affinity = f"{{'nodeAffinity': {{'requiredDuringSchedulingIgnoredDuringExecution': {terms}}}}}"
-    patch = f"[JSONPatch{{op: 'add', path: '/spec/affinity', value: {affinity}}}]"
+    return f"[JSONPatch{{op: 'add', path: '/spec/affinity', value: {affinity}}}]"
+
+
+def native_floor() -> list[dict[str, Any]]:
+    """The trivial MutatingAdmissionPolicy of set-up (e) and its binding."""
+    selected = {"matchLabels": {FLOOR_LABEL: "native"}}
+    patch = pinning_patch()
     return [
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
@@ -519,6 +531,7 @@ NAMES: dict[str, str] = {
     "a": "(a) no policy",
     "b": "(b) PodNodeSelector",
     "e": "(e) trivial MAP (native floor)",
+    "h": "(h) MAP+VAP+PodSecurity, trivial",
     "c": "(c) souverain native policies",
     "f": "(f) bare webhook (webhook floor)",
     "d": "(d) souverain webhook",
@@ -607,6 +620,20 @@ def report(server: Server, args: argparse.Namespace, figures: dict[str, Figures]
             f"  ({column}) / ({against}) {what}: {ratio:.2f}x, target {word} {bound:.2f}x:"
             f" {'met' if met else 'NOT met'}"
         )
+    print("The mechanisms (h) against the native floor, and souverain against them:")
+    mechanisms(figures)
+
+
+def mechanisms(figures: dict[str, Figures]) -> None:
+    """What the mechanisms souverain needs cost, against (e), and what its own
+    expressions cost on top, against (h)."""
+    for column, against in (("h", "e"), ("c", "h")):
+        found, floor = figures[column], figures[against]
+        print(
+            f"  ({column}) / ({against}): p50 {found.p50 / floor.p50:.2f}x,"
+            f" pods/s {found.rate / floor.rate:.2f}x, CPU/pod {found.cpu / floor.cpu:.2f}x,"
+            f" API server CPU/pod {found.apiserver_cpu / floor.apiserver_cpu:.2f}x"
+        )
 
 
 def main() -> None:
@@ -649,7 +676,12 @@ def main() -> None:
                     core.create_namespace(
                         {"metadata": {"name": name, "labels": {FLOOR_LABEL: floor}}}
                     )
-                for manifest in (*native_floor(), webhook_floor(bare.port, bare.ca_pem)):
+                core.create_namespace(mechanisms_namespace(FLOOR_LABEL))
+                for manifest in (
+                    *native_floor(),
+                    webhook_floor(bare.port, bare.ca_pem),
+                    *mechanisms_floor(FLOOR_LABEL, PROFILE),
+                ):
                     create_admission(admin, manifest)
                 operator = OperatorProcess(cluster.kubeconfig, scratch, "native", webhook_port)
                 objects.create_cluster_custom_object(
@@ -671,14 +703,15 @@ def main() -> None:
                     objects.create_cluster_custom_object(
                         GROUP, VERSION, "sovereignnamespaces", sovereign_namespace(name, PROFILE)
                     )
-                for name in (PLAIN, SELECTED, NATIVE_FLOOR, WEBHOOK_FLOOR, SOVEREIGN, DRIFT):
+                floors = (NATIVE_FLOOR, WEBHOOK_FLOOR, MECHANISMS_FLOOR)
+                for name in (PLAIN, SELECTED, *floors, SOVEREIGN, DRIFT):
                     wait(
                         lambda name=name: admin.exists(
                             f"/api/v1/namespaces/{name}/serviceaccounts/default"
                         ),
                         f"the default ServiceAccount of {name}",
                     )
-                for name in (NATIVE_FLOOR, WEBHOOK_FLOOR):
+                for name in floors:
                     wait(lambda name=name: pinned_in(tenant, name), f"the floor of {name}")
 
                 results: dict[str, dict[int, list[float]]] = {
@@ -721,6 +754,7 @@ def main() -> None:
                     measure("a", PLAIN)
                     measure("b", SELECTED)
                     measure("e", NATIVE_FLOOR)
+                    measure("h", MECHANISMS_FLOOR)
                     measure("c", SOVEREIGN)
                     operator.stop()
                     operator = None
