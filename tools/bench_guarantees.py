@@ -50,7 +50,12 @@ from kubernetes import client
 
 from souverain import labels
 from souverain.admission import images, placement, storage
-from souverain.admission.policy import binding_name, merged_policy, profile_binding
+from souverain.admission.policy import (
+    binding_name,
+    merged_policy,
+    profile_binding,
+    profile_namespaces,
+)
 from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
 from souverain.settings import operator_username
@@ -97,7 +102,7 @@ def _strip(api: Any, column: str) -> None:
     registration = client.AdmissionregistrationV1Api(api)
     if "images" not in kept:
         registration.create_validating_admission_policy_binding(
-            profile_binding(WITHOUT_IMAGES, name, True, _selected(name))
+            profile_binding(WITHOUT_IMAGES, name, True, profile_namespaces(name))
         )
         registration.delete_validating_admission_policy_binding(
             binding_name(placement.VALIDATING_POLICY_NAME, name)
@@ -117,10 +122,6 @@ def _strip(api: Any, column: str) -> None:
         client.CoreV1Api(api).patch_namespace(name, {"metadata": {"labels": drop}})
 
 
-def _selected(profile: str) -> dict[str, Any]:
-    return {"namespaceSelector": {"matchLabels": {labels.PROFILE: profile}}}
-
-
 def _without_images() -> dict[str, Any]:
     volumes = next(
         policy
@@ -128,7 +129,7 @@ def _without_images() -> dict[str, Any]:
         if policy["metadata"]["name"] == storage.POD_VOLUMES
     )
     return merged_policy(
-        WITHOUT_IMAGES, {"placement": placement._placement_checks(), "volumes": volumes}
+        WITHOUT_IMAGES, {"placement": placement.placement_checks(), "volumes": volumes}
     )
 
 

@@ -48,6 +48,7 @@ from souverain.admission import images, placement, storage
 from souverain.admission.policy import (
     binding_name,
     profile_binding,
+    profile_namespaces,
     validating_admission_policy,
 )
 from souverain.devcluster.cluster import DevCluster, free_port
@@ -114,7 +115,7 @@ def _strip(admin: Server, api: Any, column: str) -> None:
     name = f"bench-{column}"
     for short, (kind, policy) in POD_POLICIES.items():
         if short in kept and short in MADE_HERE:
-            create_admission(admin, profile_binding(policy, name, True, _selected(name)))
+            create_admission(admin, profile_binding(policy, name, True, profile_namespaces(name)))
         elif short not in kept:
             found = admin.request("DELETE", f"{ADMISSION}/{kind}/{binding_name(policy, name)}")
             if found.status not in (200, 404):
@@ -126,12 +127,8 @@ def _strip(admin: Server, api: Any, column: str) -> None:
         core.patch_namespace(name, {"metadata": {"labels": drop}})
 
 
-def _selected(profile: str) -> dict[str, Any]:
-    return {"namespaceSelector": {"matchLabels": {labels.PROFILE: profile}}}
-
-
 def _placement_alone() -> dict[str, Any]:
-    alone = placement._placement_checks()
+    alone = placement.placement_checks()
     return validating_admission_policy(PLACEMENT_ALONE, alone["spec"])
 
 

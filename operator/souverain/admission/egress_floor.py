@@ -49,6 +49,7 @@ from souverain.admission.policy import (
     label_exists,
     policy_labels,
     profile_binding,
+    profile_namespaces,
     resource_rule,
     trusted_conditions,
 )
@@ -279,5 +280,5 @@ def egress_floor_binding(profile_name: str, spec: SovereigntyProfileSpec) -> dic
         POLICY_NAME,
         profile_name,
         spec.enforcement.mode == "Enforce",
-        {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}},
+        profile_namespaces(profile_name),
     )

@@ -25,14 +25,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from souverain.admission.policy import (
-    binding_stubs,
-    profile_binding,
+    namespace_bindings,
     profile_policy,
     resource_rule,
     written_conditions,
 )
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import PROFILE
 
 SERVICES: Final = "souverain-exposure-services"
 POLICY_NAMES: Final = (SERVICES,)
@@ -132,8 +130,4 @@ def exposure_bindings(
 ) -> list[dict[str, Any]]:
     """The binding of the exposure policy for one profile; with ``spec`` None, only its
     kind and name (enough to delete it)."""
-    if spec is None:
-        return binding_stubs(POLICY_NAMES, profile_name)
-    selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}}
-    enforced = spec.enforcement.mode == "Enforce"
-    return [profile_binding(policy, profile_name, enforced, selected) for policy in POLICY_NAMES]
+    return namespace_bindings(POLICY_NAMES, profile_name, spec)

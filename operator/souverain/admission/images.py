@@ -36,16 +36,14 @@ from typing import Any, Final
 
 from souverain.admission.policy import (
     WRITES,
-    binding_stubs,
     cel_string,
-    profile_binding,
+    namespace_bindings,
     profile_policy,
     refusals_validation,
     resource_rule,
     written_conditions,
 )
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import PROFILE
 
 PODS: Final = "souverain-images-pods"
 WORKLOADS: Final = "souverain-images-workloads"
@@ -225,11 +223,6 @@ def images_bindings(
     ``pods``, :data:`PODS` is left out: the placement policy makes its checks
     (``placement.validating_policy``)."""
     if spec is None:
-        return binding_stubs(POLICY_NAMES, profile_name)
-    selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}}
-    enforced = spec.enforcement.mode == "Enforce"
-    return [
-        profile_binding(policy, profile_name, enforced, selected)
-        for policy in POLICY_NAMES
-        if pods or policy != PODS
-    ]
+        return namespace_bindings(POLICY_NAMES, profile_name, None)
+    policies = tuple(p for p in POLICY_NAMES if pods or p != PODS)
+    return namespace_bindings(policies, profile_name, spec)

@@ -29,6 +29,7 @@ from souverain.admission.policy import (
     label_exists,
     merged_policy,
     policy_labels,
+    profile_namespaces,
     validation_actions,
 )
 from souverain.admission.policy import cel_string as _cel_string
@@ -191,7 +192,7 @@ _VALIDATIONS: Final = (
 )
 
 
-def _placement_checks() -> dict[str, Any]:
+def placement_checks() -> dict[str, Any]:
     """The placement checks alone, as a policy of their own (see :func:`validating_policy`)."""
     spec = _policy_spec()
     spec["variables"] = [{"name": n, "expression": e} for n, e in _COMMON_VARIABLES]
@@ -205,7 +206,8 @@ def validating_policy(operator_username: str) -> dict[str, Any]:
     :data:`souverain.admission.storage.POD_VOLUMES` and
     :data:`souverain.admission.images.PODS` in the same evaluation (each evaluation of a
     policy converts the pod and the profile again). Where the native placement layer
-    is off, those two are bound on their own instead (:func:`pod_checks_bound_alone`)."""
+    is off, those two are bound on their own instead
+    (:func:`souverain.reconcile.profile.admission_objects`)."""
     pods = {
         policy["metadata"]["name"]: policy
         for policy in (
@@ -216,7 +218,7 @@ def validating_policy(operator_username: str) -> dict[str, Any]:
     return merged_policy(
         VALIDATING_POLICY_NAME,
         {
-            "placement": _placement_checks(),
+            "placement": placement_checks(),
             "volumes": pods[storage.POD_VOLUMES],
             "images": pods[images.PODS],
         },
@@ -231,7 +233,7 @@ def _binding_spec(policy: str, profile: str) -> dict[str, Any]:
     return {
         "policyName": policy,
         "paramRef": {"name": profile, "parameterNotFoundAction": "Deny"},
-        "matchResources": {"namespaceSelector": {"matchLabels": {PROFILE: profile}}},
+        "matchResources": profile_namespaces(profile),
     }
 
 

@@ -228,6 +228,11 @@ def profile_policy(
     )
 
 
+def profile_namespaces(profile: str) -> dict[str, Any]:
+    """A binding's ``matchResources``: the namespaces bound to ``profile``."""
+    return {"namespaceSelector": {"matchLabels": {PROFILE: profile}}}
+
+
 def namespace_bindings(
     policies: tuple[str, ...], profile: str, spec: SovereigntyProfileSpec | None
 ) -> list[dict[str, Any]]:
@@ -236,8 +241,8 @@ def namespace_bindings(
     to delete them)."""
     if spec is None:
         return binding_stubs(policies, profile)
-    selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile}}}
     enforced = spec.enforcement.mode == "Enforce"
+    selected = profile_namespaces(profile)
     return [profile_binding(policy, profile, enforced, selected) for policy in policies]
 
 

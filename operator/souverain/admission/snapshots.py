@@ -41,9 +41,8 @@ from typing import Any, Final
 
 from souverain.admission.policy import (
     WRITES,
-    binding_stubs,
     cel_string,
-    profile_binding,
+    namespace_bindings,
     profile_policy,
     refusals_validation,
     resource_rule,
@@ -52,7 +51,6 @@ from souverain.admission.policy import (
 from souverain.admission.restores import SNAPSHOT_GROUP, restore_refusal
 from souverain.admission.storage import VOLUME_CONTROLLERS
 from souverain.api import SovereigntyProfileSpec
-from souverain.labels import PROFILE
 
 SNAPSHOTS: Final = "souverain-snapshots"
 RESTORES: Final = "souverain-snapshot-restores"
@@ -172,8 +170,4 @@ def snapshot_bindings(
 ) -> list[dict[str, Any]]:
     """The bindings of the snapshot policies for one profile; with ``spec`` None, only
     their kinds and names (enough to delete them)."""
-    if spec is None:
-        return binding_stubs(POLICY_NAMES, profile_name)
-    selected = {"namespaceSelector": {"matchLabels": {PROFILE: profile_name}}}
-    enforced = spec.enforcement.mode == "Enforce"
-    return [profile_binding(policy, profile_name, enforced, selected) for policy in POLICY_NAMES]
+    return namespace_bindings(POLICY_NAMES, profile_name, spec)

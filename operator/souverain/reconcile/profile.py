@@ -10,7 +10,7 @@ from typing import Any
 
 import souverain.admission.placement as placement
 from souverain.admission import egress_floor, exposure, images, protection, snapshots, storage
-from souverain.admission.policy import binding_name
+from souverain.admission.policy import binding_stubs
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.reconcile.conditions import condition
@@ -60,12 +60,7 @@ def layered_bindings(name: str) -> list[dict[str, Any]]:
     """The kinds and names of the profile's bindings that come and go with the placement
     layers and its mode: placement's own, and the pod policies of storage and images,
     bound alone where native placement is off."""
-    pods = {storage.POD_VOLUMES, images.PODS}
-    alone = [
-        stub
-        for stub in (*storage.storage_bindings(name, None), *images.images_bindings(name, None))
-        if any(stub["metadata"]["name"] == binding_name(policy, name) for policy in pods)
-    ]
+    alone = binding_stubs((storage.POD_VOLUMES, images.PODS), name)
     return [*placement.profile_bindings(name, None), *alone]
 
 
