@@ -45,7 +45,8 @@ from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.handlers.history import config_map
 from souverain.history.chain import History
 from souverain.history.record import everything, observe
-from souverain.kubeapi import FIELD_MANAGER, KINDS
+from souverain.kinds import KINDS
+from souverain.kubeapi import FIELD_MANAGER
 from souverain.reconcile.namespace import Capabilities, plan_namespace
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,14 +11,13 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Final
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from souverain.api import RESOURCES
+from souverain.kinds import KINDS
 
 FIELD_MANAGER: Final = "souverain"
 
@@ -78,70 +77,6 @@ def _unavailable(method: str, path: str, error: Exception) -> ApiUnavailableErro
                 text = text.split(marker, 1)[1]
                 break
     return ApiUnavailableError(f"{method} {path}", text)
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Where the API server serves a kind."""
-
-    group_version: str
-    plural: str
-    namespaced: bool
-
-    def path(self, name: str | None = None, namespace: str | None = None) -> str:
-        root = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
-        if self.namespaced and namespace:
-            root += f"/namespaces/{namespace}"
-        root += f"/{self.plural}"
-        return f"{root}/{name}" if name else root
-
-
-KINDS: Final = {
-    "Namespace": Kind("v1", "namespaces", False),
-    "Node": Kind("v1", "nodes", False),
-    "Pod": Kind("v1", "pods", True),
-    "Service": Kind("v1", "services", True),
-    "Event": Kind("v1", "events", True),
-    "Secret": Kind("v1", "secrets", True),
-    "ConfigMap": Kind("v1", "configmaps", True),
-    "PersistentVolumeClaim": Kind("v1", "persistentvolumeclaims", True),
-    "PersistentVolume": Kind("v1", "persistentvolumes", False),
-    "StorageClass": Kind("storage.k8s.io/v1", "storageclasses", False),
-    "NetworkPolicy": Kind("networking.k8s.io/v1", "networkpolicies", True),
-    "RoleBinding": Kind("rbac.authorization.k8s.io/v1", "rolebindings", True),
-    "CiliumNetworkPolicy": Kind("cilium.io/v2", "ciliumnetworkpolicies", True),
-    "ValidatingAdmissionPolicy": Kind(
-        "admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False
-    ),
-    "ValidatingAdmissionPolicyBinding": Kind(
-        "admissionregistration.k8s.io/v1", "validatingadmissionpolicybindings", False
-    ),
-    "MutatingAdmissionPolicy": Kind(
-        "admissionregistration.k8s.io/v1", "mutatingadmissionpolicies", False
-    ),
-    "MutatingAdmissionPolicyBinding": Kind(
-        "admissionregistration.k8s.io/v1", "mutatingadmissionpolicybindings", False
-    ),
-    "MutatingWebhookConfiguration": Kind(
-        "admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False
-    ),
-    "ValidatingWebhookConfiguration": Kind(
-        "admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False
-    ),
-    "ClusterRole": Kind("rbac.authorization.k8s.io/v1", "clusterroles", False),
-    "Lease": Kind("coordination.k8s.io/v1", "leases", True),
-    "VolumeSnapshot": Kind("snapshot.storage.k8s.io/v1", "volumesnapshots", True),
-    "VolumeSnapshotContent": Kind("snapshot.storage.k8s.io/v1", "volumesnapshotcontents", False),
-    "VolumeSnapshotClass": Kind("snapshot.storage.k8s.io/v1", "volumesnapshotclasses", False),
-    **{
-        resource.model_fields["kind"].default: Kind(
-            resource.model_fields["api_version"].default,
-            resource.definition.plural,
-            resource.definition.scope == "Namespaced",
-        )
-        for resource in RESOURCES
-    },
-}
 
 
 def load_api_client() -> client.ApiClient:
@@ -204,6 +139,35 @@ class KubeApi:
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=response)
         return json.loads(response.data) if response.data else None
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> tuple[int, Any, bytes]:
+        """One request whatever its answer: the status, the response headers and the
+        body (for answers the caller reads itself, such as a dry run's refusal)."""
+        request = self._client.param_serialize(
+            method,
+            path,
+            query_params=query,
+            header_params={
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                **headers,
+            },
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._client.call_api(*request, _request_timeout=30)
+            response.read()  # type: ignore[no-untyped-call]
+        except urllib3.exceptions.HTTPError as error:
+            raise _unavailable(method, path, error) from None
+        return response.status, response.headers, response.data or b""
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

@@ -46,6 +46,7 @@ from typing import Any, Final
 from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_name,
+    echoing_generation,
     label_exists,
     policy_labels,
     profile_binding,
@@ -258,7 +259,7 @@ def egress_floor_policy(operator_username: str) -> dict[str, Any]:
             "variables": [
                 {"name": name, "expression": expression} for name, expression in _VARIABLES
             ],
-            "validations": [_VALIDATION],
+            "validations": [echoing_generation(_VALIDATION)],
         },
     }
 

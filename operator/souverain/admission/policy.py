@@ -17,6 +17,17 @@ if TYPE_CHECKING:
 CLUSTER_ADMINS: Final = "system:masters"
 """The group whose requests pass: it bypasses authorization anyway."""
 
+PROBE_USER: Final = "souverain:probe"
+"""Who the operator impersonates to see its policies refuse (see
+:mod:`souverain.reconcile.enforcement`): a namespace owner to every policy, whose
+refusals also name the generation of the profile the API server judged with."""
+
+_GENERATION_ECHO: Final = (
+    f"(request.userInfo.username == {json.dumps(PROBE_USER)}"
+    " ? ' [SovereigntyProfile ' + params.metadata.name + ' generation '"
+    " + string(params.metadata.generation) + ']' : '')"
+)
+
 _MAX_NAME_LENGTH: Final = 253
 _MAX_LABEL_VALUE_LENGTH: Final = 63
 _HASH_LENGTH: Final = 10
@@ -97,8 +108,22 @@ def label_exists(key: str) -> dict[str, Any]:
     return {"matchExpressions": [{"key": key, "operator": "Exists"}]}
 
 
+def echoing_generation(validation: dict[str, str]) -> dict[str, str]:
+    """``validation`` with a message that, for the probe identity (:data:`PROBE_USER`)
+    only, ends with the name and generation of the profile the API server judged with.
+    A message is evaluated only for a request the validation refuses, so the requests
+    it admits cost nothing more."""
+    message = validation.get("messageExpression") or cel_string(validation.get("message", ""))
+    if message.endswith(_GENERATION_ECHO):
+        return validation
+    return {**validation, "messageExpression": f"({message}) + {_GENERATION_ECHO}"}
+
+
 def validating_admission_policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """A ValidatingAdmissionPolicy of the operator's that fails closed."""
+    """A ValidatingAdmissionPolicy of the operator's that fails closed; one that reads a
+    profile names its generation to the probe identity when it refuses."""
+    if "paramKind" in spec:
+        spec = {**spec, "validations": [echoing_generation(v) for v in spec["validations"]]}
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",

@@ -31,19 +31,23 @@ PLACEMENT_ENFORCED: Final = "PlacementEnforced"
 """Namespace: pods are pinned to qualified nodes by admission policies and webhooks."""
 COMPLIANT: Final = "Compliant"
 """Namespace: every pod runs on a qualified node."""
+ENFORCED: Final = "Enforced"
+"""Namespace: the API server was seen refusing each layer's escape, as an owner would try
+it (a dry run); profile: it was, in every namespace bound to it, with its generation."""
 
 BOUND: Final = "Bound"
 """Volume: the claim is bound to a persistent volume."""
 RESIDENT: Final = "Resident"
 """Volume: the bound volume sits inside the profile's storage classes and topology."""
 
-PROFILE_CONDITIONS: Final = (READY, VALID)
+PROFILE_CONDITIONS: Final = (READY, VALID, ENFORCED)
 NAMESPACE_CONDITIONS: Final = (
     READY,
     NAMESPACE_READY,
     EGRESS_RESTRICTED,
     PLACEMENT_ENFORCED,
     COMPLIANT,
+    ENFORCED,
 )
 VOLUME_CONDITIONS: Final = (READY, BOUND, RESIDENT)
 
@@ -87,6 +91,17 @@ AUDIT_ONLY: Final = "AuditOnly"
 """The profile's enforcement mode is Audit: violations are reported, not refused."""
 ALL_PODS_COMPLIANT: Final = "AllPodsCompliant"
 NON_COMPLIANT_PODS: Final = "NonCompliantPods"
+
+# Enforcement: what the API server answered the operator's probes.
+ESCAPES_REFUSED: Final = "EscapesRefused"
+"""Every layer refused the escape it exists for (or pinned, for the pinning layer)."""
+LAYER_NOT_IN_FORCE: Final = "LayerNotInForce"
+"""A layer admitted its escape, or another check refused it first; the message says which."""
+PROBE_UNANSWERED: Final = "ProbeUnanswered"
+"""The API server cannot judge a probe yet: the probe's grant, the namespace's
+ServiceAccount or the profile's new generation has not reached admission."""
+NO_NAMESPACE_BOUND: Final = "NoNamespaceBound"
+"""Profile: no namespace is bound, so no request can show its policies in force."""
 
 # Placement: pinning, refusal and drift of pods.
 NO_PLACEMENT_LAYER: Final = "NoPlacementLayer"

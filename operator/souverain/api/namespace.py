@@ -166,9 +166,14 @@ class SovereignNamespaceStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list, max_length=16, json_schema_extra=map_list("type")
     )
-    """Ready, NamespaceReady, EgressRestricted, PlacementEnforced and Compliant."""
+    """Ready, NamespaceReady, EgressRestricted, PlacementEnforced, Compliant and Enforced."""
     observed_generation: int | None = Field(default=None, ge=0)
     """The metadata.generation this status was computed from."""
+    enforced_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation the API server was last seen enforcing: each layer refused
+    its escape, probed as an owner would try it, after this generation was applied."""
+    enforced_profile_generation: int | None = Field(default=None, ge=0)
+    """The generation of the SovereigntyProfile the API server judged those probes with."""
     compliant_pods: int | None = Field(default=None, ge=0)
     """Pods running on qualified nodes."""
     non_compliant_pods: int | None = Field(default=None, ge=0)
@@ -205,6 +210,13 @@ class SovereignNamespace(CustomResource):
                 "integer",
                 ".status.nonCompliantPods",
                 "Pods on nodes that do not qualify.",
+            ),
+            PrinterColumn(
+                "Enforced",
+                "integer",
+                ".status.enforcedGeneration",
+                "The generation the API server was seen enforcing.",
+                priority=1,
             ),
             PrinterColumn(
                 "Layers",

@@ -303,9 +303,12 @@ class SovereigntyProfileStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list, max_length=16, json_schema_extra=map_list("type")
     )
-    """Ready and Valid."""
+    """Ready, Valid and Enforced."""
     observed_generation: int | None = Field(default=None, ge=0)
     """The metadata.generation this status was computed from."""
+    enforced_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation every namespace bound to the profile was last seen enforced
+    with: from then on, the API server judges their requests by this generation."""
     qualified_nodes: int | None = Field(default=None, ge=0)
     """Nodes that meet the node requirements now."""
     namespaces: int | None = Field(default=None, ge=0)
@@ -327,6 +330,13 @@ class SovereigntyProfile(CustomResource):
                 "Mode", "string", ".spec.enforcement.mode", "Enforce refuses, Audit reports."
             ),
             PrinterColumn("Nodes", "integer", ".status.qualifiedNodes", "Nodes that qualify now."),
+            PrinterColumn(
+                "Enforced",
+                "integer",
+                ".status.enforcedGeneration",
+                "The generation the API server was seen enforcing.",
+                priority=1,
+            ),
             PrinterColumn(
                 "Namespaces", "integer", ".status.namespaces", "SovereignNamespaces bound to it."
             ),

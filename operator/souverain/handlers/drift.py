@@ -54,9 +54,9 @@ def drifted(context: Context, change: Change) -> bool:
         plan = plan_namespace(model, profile_spec(profile), {}, capabilities(context.api))
     except ValidationError:
         return False
+    kept = [*plan.children, *([plan.owners] if plan.owners else [])]
     desired = next(
-        (ch for ch in plan.children if ch["kind"] == kind and ch["metadata"]["name"] == name),
-        None,
+        (ch for ch in kept if ch["kind"] == kind and ch["metadata"]["name"] == name), None
     )
     if desired is None:  # no longer wanted: converging removes it, unless it is gone
         return change.type != "DELETED"

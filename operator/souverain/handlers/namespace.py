@@ -10,15 +10,17 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from souverain import labels
-from souverain.api import SovereignNamespace, SovereigntyProfileSpec
+from souverain.api import Condition, SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
 from souverain.handlers import history
+from souverain.handlers.enforcement import verify
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
 from souverain.history.violations import namespace_violations
 from souverain.kubeapi import KubeApi, describe
 from souverain.reconcile.conditions import condition, merge_conditions, ready_summary
+from souverain.reconcile.enforcement import Enforcement
 from souverain.reconcile.namespace import (
     Capabilities,
     NamespacePlan,
@@ -79,7 +81,8 @@ def converge(
             sns, spec, observed_namespace, capabilities(api), profile_deleting=deleting(profile)
         )
         try:
-            changed = _apply(api, body, plan, observed_namespace)
+            changed, observed = _apply(api, body, plan, observed_namespace)
+            enforcement = _enforce(context, body, plan, profile, spec, changed, observed)
         except ApiException as error:
             failed = condition(
                 c.NAMESPACE_READY,
@@ -97,9 +100,60 @@ def converge(
         bound = sns.spec.profile_name if plan.namespace is not None else None
         report = context.placement.report(name, sns.metadata.generation, bound)
         updates = [*plan.conditions, *(report.conditions if report else [])]
-        _write_status(context, body, updates, plan, sns, report)
+        enforced = _enforced_condition(plan, enforcement, sns, spec_profile_name(body))
+        updates.append(enforced)
+        _write_status(context, body, updates, plan, sns, report, enforcement)
+        plan.enforcement = enforcement
         _post_events(context.events, body, plan, changed, observed_namespace is None)
+    if enforcement is not None and not enforcement.in_force:
+        raise kopf.TemporaryError(f"not every layer is in force: {enforced.message}", delay=5)
     return plan
+
+
+def spec_profile_name(body: dict[str, Any]) -> str:
+    return str((body.get("spec") or {}).get("profileName", ""))
+
+
+def _enforce(
+    context: Context,
+    body: dict[str, Any],
+    plan: NamespacePlan,
+    profile: dict[str, Any] | None,
+    spec: SovereigntyProfileSpec | None,
+    changed: list[str],
+    observed: dict[tuple[str, str], dict[str, Any]],
+) -> Enforcement | None:
+    """Probes what protects the namespace (see :mod:`souverain.reconcile.enforcement`),
+    then applies the owners' RoleBinding: at once when every layer refused its escape,
+    and otherwise only where it was there already (it is then kept as it was written)."""
+    if plan.namespace is None or profile is None or spec is None:
+        return None
+    enforcement = verify(context, body["metadata"]["name"], profile, spec)
+    owners = plan.owners
+    if owners is None:
+        return enforcement
+    key = ("RoleBinding", owners["metadata"]["name"])
+    if (enforcement.in_force or key in observed) and _apply_child(
+        context.api, owners, observed.get(key)
+    ):
+        changed.append(f"{key[0]}/{key[1]}")
+    return enforcement
+
+
+def _enforced_condition(
+    plan: NamespacePlan, enforcement: Enforcement | None, sns: SovereignNamespace, profile: str
+) -> Condition:
+    generation = sns.metadata.generation
+    if enforcement is not None:
+        return enforcement.condition(generation, profile)
+    reason = plan.conditions[0].reason if plan.conditions else c.RECONCILING
+    return condition(
+        c.ENFORCED,
+        "Unknown",
+        reason,
+        "Nothing was probed: " + (plan.conditions[0].message if plan.conditions else reason),
+        generation,
+    )
 
 
 def converge_by_name(context: Context, name: str) -> None:
@@ -158,11 +212,12 @@ def _invalid(body: dict[str, Any], error: ValidationError) -> NamespacePlan:
 
 def _apply(
     api: KubeApi, body: dict[str, Any], plan: NamespacePlan, before: dict[str, Any] | None
-) -> list[str]:
-    """Applies the plan over the Namespace as read (``before``); returns ``Kind/name`` of
-    each object created or changed."""
+) -> tuple[list[str], dict[tuple[str, str], dict[str, Any]]]:
+    """Applies the plan over the Namespace as read (``before``), all but the owners'
+    RoleBinding (see :func:`_enforce`); returns ``Kind/name`` of each object created or
+    changed, and the kinds and names of the managed objects that were there."""
     if plan.namespace is None:
-        return []
+        return [], {}
     name = body["metadata"]["name"]
     changed: list[str] = []
     after = api.apply(plan.namespace)
@@ -176,26 +231,32 @@ def _apply(
         for obj in api.list_objects(kind, namespace=name, label_selector=selector):
             observed[(kind, obj["metadata"]["name"])] = obj
     wanted = set()
+    if plan.owners is not None:
+        wanted.add(("RoleBinding", plan.owners["metadata"]["name"]))
     for child in plan.children:
         key = (child["kind"], child["metadata"]["name"])
         wanted.add(key)
         # One the labelled list does not hold is absent or lacks the labels, which this
         # apply adds: either way it changes, with no need to read it first.
-        existing = observed.get(key)
-        applied = api.apply(child)
-        if not holds(child, applied):
-            # Server-side apply leaves fields another manager added (an egress rule slipped
-            # into the deny-all policy); replace the object so that nothing is left over.
-            applied = api.replace(
-                {**applied, **{k: v for k, v in child.items() if k not in ("metadata",)}}
-            )
-        if _version(existing) != _version(applied):
+        if _apply_child(api, child, observed.get(key)):
             changed.append(f"{key[0]}/{key[1]}")
     for (kind, child_name), obj in observed.items():
         if (kind, child_name) not in wanted and obj["metadata"].get("namespace") == name:
             api.delete(kind, child_name, name)
             changed.append(f"-{kind}/{child_name}")
-    return changed
+    return changed, observed
+
+
+def _apply_child(api: KubeApi, child: dict[str, Any], existing: dict[str, Any] | None) -> bool:
+    """Applies one managed object; True when it was created or changed."""
+    applied = api.apply(child)
+    if not holds(child, applied):
+        # Server-side apply leaves fields another manager added (an egress rule slipped
+        # into the deny-all policy); replace the object so that nothing is left over.
+        applied = api.replace(
+            {**applied, **{k: v for k, v in child.items() if k not in ("metadata",)}}
+        )
+    return existing is None or _version(existing) != _version(applied)
 
 
 def _version(obj: dict[str, Any] | None) -> str | None:
@@ -209,6 +270,7 @@ def _write_status(
     plan: NamespacePlan,
     sns: SovereignNamespace | None,
     placement: PlacementReport | None = None,
+    enforcement: Enforcement | None = None,
 ) -> None:
     """Writes conditions, the Ready summary and the counts; skips writes that change nothing."""
     current = body.get("status") or {}
@@ -217,7 +279,13 @@ def _write_status(
     merged = merge_conditions(existing, updates)
     parts = [
         cond
-        for kind in (c.NAMESPACE_READY, c.EGRESS_RESTRICTED, c.PLACEMENT_ENFORCED, c.COMPLIANT)
+        for kind in (
+            c.NAMESPACE_READY,
+            c.EGRESS_RESTRICTED,
+            c.PLACEMENT_ENFORCED,
+            c.COMPLIANT,
+            c.ENFORCED,
+        )
         if (cond := find_condition(merged, kind)) is not None
     ]
     ready = ready_summary(parts, generation)
@@ -230,6 +298,9 @@ def _write_status(
         "unenforceableEgress": plan.unenforceable_egress,
     }
     status.update(status_fields(plan.enforcement_layers, placement, current))
+    if enforcement is not None and enforcement.in_force:
+        status["enforcedGeneration"] = generation
+        status["enforcedProfileGeneration"] = enforcement.profile_generation()
     name = body["metadata"]["name"]
     profile = str(body.get("spec", {}).get("profileName", ""))
     context.metrics.record_namespace(name, profile, ready.status)

@@ -3,7 +3,6 @@ nodes that qualify, and carry its changes to every bound namespace."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -47,6 +46,22 @@ def _status(
         Condition.model_validate(raw) for raw in (body.get("status") or {}).get("conditions", [])
     ]
     merged = merge_conditions(existing, updates)
+    enforced = find_condition(merged, c.ENFORCED)
+    ready = find_condition(merged, c.READY)
+    if enforced is not None and enforced.status == "False" and ready and ready.status == "True":
+        # Qualified nodes are not enough: the profile is Ready when its policies answer.
+        merged = merge_conditions(
+            merged,
+            [
+                condition(
+                    c.READY,
+                    "False",
+                    enforced.reason,
+                    f"{c.ENFORCED}: {enforced.message}",
+                    body["metadata"].get("generation"),
+                )
+            ],
+        )
     return {
         "conditions": [cond.model_dump(by_alias=True, exclude_none=True) for cond in merged],
         "observedGeneration": body["metadata"].get("generation"),
@@ -155,28 +170,94 @@ def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
         found = plan(context, whole)
         keep_admission(context, name, found.admission)
         write_profile_status(context, whole, found)
-    converge_bound(context, name, whole)
-
-
-def converge_bound(context: Context, name: str, profile: dict[str, Any]) -> None:
-    """Converges every namespace bound to the profile; one that fails (being deleted,
-    the API server away) does not keep the others from it, and the profile's handler
-    is tried again afterwards."""
-    failed = []
-    for namespace in context.snapshot.bound_to(name):
-        sns = context.snapshot.sovereign_namespace(namespace)
-        if sns is None:
-            continue
-        try:
-            namespace_handlers.converge(context, sns, profile)
-        except TOLD as error:
-            log.warning("Converging %s for profile %s failed: %s", namespace, name, describe(error))
-            failed.append(namespace)
+    enforced, failed = converge_bound(context, name, whole)
+    if enforced is not None:
+        with context.metrics.reconciling(KIND):
+            write_status(
+                context.api,
+                whole,
+                {
+                    **_status(
+                        whole,
+                        [*found.conditions, enforced],
+                        len(found.qualified_nodes),
+                        len(context.snapshot.bound_to(name)),
+                    ),
+                    **(
+                        {"enforcedGeneration": whole["metadata"].get("generation")}
+                        if enforced.status == "True"
+                        else {}
+                    ),
+                },
+            )
     if failed:
         raise kopf.TemporaryError(
             f"{len(failed)} bound namespace(s) did not converge: {', '.join(failed[:10])}",
             delay=10,
         )
+
+
+def _profile_enforced(
+    generation: int | None, bound: int, enforced: list[str], failed: list[str]
+) -> Condition:
+    if not bound:
+        return condition(
+            c.ENFORCED,
+            "Unknown",
+            c.NO_NAMESPACE_BOUND,
+            "No namespace is bound to the profile: no request can show its policies in force"
+            " yet. A namespace bound to it is Ready only once they refuse there.",
+            generation,
+        )
+    if failed:
+        return condition(
+            c.ENFORCED,
+            "False",
+            c.LAYER_NOT_IN_FORCE,
+            f"{len(failed)} bound namespace(s) are not seen enforced with this generation: "
+            + ", ".join(failed[:10])
+            + "; their Enforced condition says which layer and why.",
+            generation,
+        )
+    return condition(
+        c.ENFORCED,
+        "True",
+        c.ESCAPES_REFUSED,
+        f"The API server refused every escape probed in the {len(enforced)} bound"
+        f" namespace(s) with generation {generation} of the profile.",
+        generation,
+    )
+
+
+def converge_bound(
+    context: Context, name: str, profile: dict[str, Any]
+) -> tuple[Condition | None, list[str]]:
+    """Converges every namespace bound to the profile; one that fails (being deleted,
+    the API server away) does not keep the others from it. Returns the profile's
+    ``Enforced`` condition (None while it is being deleted) and the namespaces that
+    failed, for which the profile's handler is tried again."""
+    failed: list[str] = []
+    enforced: list[str] = []
+    bound = context.snapshot.bound_to(name)
+    generation = profile["metadata"].get("generation")
+    for namespace in bound:
+        sns = context.snapshot.sovereign_namespace(namespace)
+        if sns is None:
+            continue
+        try:
+            converged = namespace_handlers.converge(context, sns, profile)
+        except TOLD as error:
+            log.warning("Converging %s for profile %s failed: %s", namespace, name, describe(error))
+            failed.append(namespace)
+            continue
+        found = converged.enforcement
+        if found is not None and found.in_force:
+            enforced.append(namespace)
+        elif found is not None:
+            failed.append(namespace)
+    if namespace_handlers.deleting(profile):
+        return None, failed
+    return _profile_enforced(generation, len(bound), enforced, failed), failed
 
 
 @kopf.on.delete(*RESOURCE)
@@ -205,8 +286,7 @@ def guard_deletion(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> Non
             write_status(api, dict(body), _status(dict(body), [blocked], qualified, len(bound)))
             # Their status says the profile is being deleted; a namespace that does not
             # converge now does on the next try, as the profile is still in use.
-            with contextlib.suppress(kopf.TemporaryError):
-                converge_bound(context, name, dict(body))
+            converge_bound(context, name, dict(body))
         raise kopf.TemporaryError(message, delay=5)
     context.metrics.forget_profile(name)
     for obj in plan_profile(name, None, None, {}).admission:

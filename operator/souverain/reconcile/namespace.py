@@ -13,6 +13,7 @@ from souverain.api import conditions as c
 from souverain.api.resource import GROUP_VERSION
 from souverain.reconcile import egress
 from souverain.reconcile.conditions import condition
+from souverain.reconcile.probes import probe_binding
 
 OWNERS_BINDING: Final = "souverain-owners"
 OWNER_ROLE: Final = "admin"
@@ -43,6 +44,13 @@ class NamespacePlan:
     enforcement_layers: list[str] = field(default_factory=list)
     unenforceable_egress: list[str] = field(default_factory=list)
     refused_egress: list[str] = field(default_factory=list)
+    owners: dict[str, Any] | None = None
+    """The owners' RoleBinding: applied only once the API server is seen enforcing what
+    protects the namespace (see :mod:`souverain.reconcile.enforcement`), so that owners
+    cannot act in it before."""
+    enforcement: Any = None
+    """What the API server answered the probes of this pass
+    (:class:`souverain.reconcile.enforcement.Enforcement`), once converged."""
 
 
 def owner_reference(sns: SovereignNamespace) -> dict[str, Any]:
@@ -212,10 +220,10 @@ def plan_namespace(
     layers = namespace_layers(
         cilium=cilium is not None, admission_policies=capabilities.admission_policies
     )
-    binding = owners_binding(sns)
-    if binding is not None:
-        children.append(binding)
+    children.append(probe_binding(name))
     children = [_managed(child, sns) for child in children]
+    binding = owners_binding(sns)
+    owners = _managed(binding, sns) if binding is not None else None
 
     created = observed_namespace is None
     namespace_condition = cond(
@@ -269,6 +277,7 @@ def plan_namespace(
         enforcement_layers=layers,
         unenforceable_egress=unenforceable,
         refused_egress=refused,
+        owners=owners,
     )
 
 

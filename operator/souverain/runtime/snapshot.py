@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from souverain import labels
-from souverain.kubeapi import KINDS, KubeApi
+from souverain.kinds import KINDS
+from souverain.kubeapi import KubeApi
 from souverain.runtime.informer import Informer
 
 KEPT_METADATA = (

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from souverain.admission.egress_floor import egress_floor_policy
 from souverain.admission.exposure import exposure_policies
 from souverain.admission.images import images_policies
-from souverain.admission.policy import EXEMPT, exempt_variable
+from souverain.admission.placement import validating_policy
+from souverain.admission.policy import EXEMPT, PROBE_USER, exempt_variable
 from souverain.admission.snapshots import snapshot_policies
 from souverain.admission.storage import storage_policies
 from tests.support.policies import exempt_conditions, no_namespace_selector
@@ -43,3 +45,12 @@ def test_profile_policies_fold_their_conditions_and_leave_namespaces_to_bindings
     for validation in spec["validations"]:
         assert validation["expression"].startswith(f"variables.{EXEMPT} || (")
     assert no_namespace_selector(policy)
+
+
+def test_profile_policies_name_the_generation_they_judged_with_to_the_probe_only() -> None:
+    policies = [*PROFILE_POLICIES, egress_floor_policy(OPERATOR), validating_policy(OPERATOR)]
+    for policy in policies:
+        for validation in policy["spec"]["validations"]:
+            message = validation["messageExpression"]
+            assert message.count("params.metadata.generation") == 1, message
+            assert f'request.userInfo.username == "{PROBE_USER}"' in message

@@ -86,6 +86,7 @@ def test_condition_types_and_reasons_are_camel_case_and_distinct() -> None:
         "EgressRestricted",
         "PlacementEnforced",
         "Compliant",
+        "Enforced",
         "Bound",
         "Resident",
     }

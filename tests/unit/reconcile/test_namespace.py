@@ -55,11 +55,16 @@ def test_plan_creates_namespace_owners_and_floor() -> None:
         labels.POD_SECURITY_WARN_VERSION: "latest",
     }
     children = kinds(plan)
-    assert "RoleBinding/souverain-owners" in children
-    assert children["RoleBinding/souverain-owners"]["subjects"] == [
+    # The owners' binding waits until the API server is seen enforcing the namespace.
+    assert "RoleBinding/souverain-owners" not in children
+    assert plan.owners is not None
+    assert plan.owners["subjects"] == [
         {"kind": "Group", "name": "team", "apiGroup": "rbac.authorization.k8s.io"}
     ]
-    for child in children.values():
+    assert children["RoleBinding/souverain-probe"]["subjects"] == [
+        {"kind": "User", "name": "souverain:probe", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    for child in [*children.values(), plan.owners]:
         assert child["metadata"]["namespace"] == "acme"
         assert child["metadata"]["labels"][labels.SOVEREIGN_NAMESPACE] == "acme"
         assert child["metadata"]["ownerReferences"][0]["uid"] == "u-1"

@@ -1,0 +1,99 @@
+"""Sending the probes of :mod:`souverain.reconcile.enforcement` and waiting, a few seconds
+at most, for the API server to refuse them all: what the operator just wrote reaches
+admission a moment later."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any, Final
+
+from souverain.admission.policy import PROBE_USER
+from souverain.api import SovereigntyProfileSpec
+from souverain.kinds import KINDS
+from souverain.reconcile.enforcement import Answer, Enforcement, Verdict, judge_all
+from souverain.reconcile.placement import placement_layers
+from souverain.reconcile.probes import Probe, plan_probes
+from souverain.runtime.context import Context
+
+PATIENCE_SECONDS: Final = 15.0
+"""How long one converge asks again before it reports the layers not in force (and is
+tried again later)."""
+_FIRST_PAUSE: Final = 0.05
+_LONGEST_PAUSE: Final = 0.5
+
+
+def ask(context: Context, probe: Probe) -> Answer:
+    """The API server's answer to one probe: a create (``POST``) or a ``DELETE`` sent as
+    a server-side dry run, as :data:`PROBE_USER`. Admission answers it as it would the
+    real request, and nothing is stored."""
+    target = KINDS[probe.kind]
+    path = target.path(probe.name if probe.method == "DELETE" else None, probe.namespace)
+    status, headers, data = context.api.send(
+        probe.method, path, [("dryRun", "All")], probe.body, {"Impersonate-User": PROBE_USER}
+    )
+    try:
+        decoded = json.loads(data) if data else None
+    except ValueError:
+        decoded = None
+    found: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
+    message = ""
+    if found.get("kind") == "Status":
+        message = str(found.get("message") or "")
+    elif not 200 <= status <= 299:
+        message = data.decode(errors="replace")
+    return Answer(
+        status=status,
+        message=message,
+        warnings=tuple(warnings_of(headers.get("Warning") if headers is not None else None)),
+        body=found if found and 200 <= status <= 299 else None,
+    )
+
+
+def warnings_of(header: str | None) -> Iterator[str]:
+    """The texts of a response's ``Warning`` header (``299 - "text"``; several are
+    joined by commas in one value)."""
+    for text in re.findall(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"', header or ""):
+        yield text.replace('\\"', '"')
+
+
+def probes_of(
+    context: Context, namespace: str, profile: str, spec: SovereigntyProfileSpec
+) -> list[Probe]:
+    """The probes of ``namespace`` for the layers this operator runs."""
+    layers = placement_layers(
+        native=context.webhook.native,
+        mutating=context.api.serves("MutatingAdmissionPolicy"),
+        enforced=spec.enforcement.mode == "Enforce",
+        webhook=context.webhook.enabled,
+    )
+    return plan_probes(namespace, profile, spec, layers, native=context.webhook.native)
+
+
+def verify(
+    context: Context,
+    namespace: str,
+    profile: dict[str, Any],
+    spec: SovereigntyProfileSpec,
+    patience: float = PATIENCE_SECONDS,
+) -> Enforcement:
+    """Probes ``namespace`` until every layer refuses its escape with the profile's
+    current generation, or ``patience`` seconds pass: the verdicts of the last round.
+    A layer seen in force is not asked again in the same call."""
+    name = profile["metadata"]["name"]
+    generation = profile["metadata"].get("generation")
+    pending = probes_of(context, namespace, name, spec)
+    done: list[Verdict] = []
+    deadline = time.monotonic() + patience
+    pause = _FIRST_PAUSE
+    while True:
+        answers = [ask(context, probe) for probe in pending]
+        round_ = judge_all(pending, answers, spec, generation)
+        done.extend(v for v in round_.verdicts if v.in_force)
+        pending = [v.probe for v in round_.verdicts if not v.in_force]
+        if not pending or time.monotonic() >= deadline or context.stop.is_set():
+            return Enforcement([*done, *round_.failing])
+        time.sleep(pause)
+        pause = min(pause * 2, _LONGEST_PAUSE)
