@@ -13,7 +13,13 @@ from typing import Any, Final
 from souverain.admission.policy import PROBE_USER
 from souverain.api import SovereigntyProfileSpec
 from souverain.kinds import KINDS
-from souverain.reconcile.enforcement import Answer, Enforcement, Verdict, judge_all
+from souverain.reconcile.enforcement import (
+    Answer,
+    Enforcement,
+    Verdict,
+    authorized,
+    judge_all,
+)
 from souverain.reconcile.placement import placement_layers
 from souverain.reconcile.probes import Probe, plan_probes
 from souverain.runtime.context import Context
@@ -69,7 +75,14 @@ def probes_of(
         enforced=spec.enforcement.mode == "Enforce",
         webhook=context.webhook.enabled,
     )
-    return plan_probes(namespace, profile, spec, layers, native=context.webhook.native)
+    return plan_probes(
+        namespace,
+        profile,
+        spec,
+        layers,
+        native=context.webhook.native,
+        snapshots=context.api.serves("VolumeSnapshot"),
+    )
 
 
 def verify(
@@ -86,14 +99,52 @@ def verify(
     generation = profile["metadata"].get("generation")
     pending = probes_of(context, namespace, name, spec)
     done: list[Verdict] = []
+    granted = False
     deadline = time.monotonic() + patience
     pause = _FIRST_PAUSE
     while True:
         answers = [ask(context, probe) for probe in pending]
-        round_ = judge_all(pending, answers, spec, generation)
+        round_ = judge_all(pending, answers, spec, generation, granted=granted)
+        granted = granted or any(authorized(answer) for answer in answers)
         done.extend(v for v in round_.verdicts if v.in_force)
         pending = [v.probe for v in round_.verdicts if not v.in_force]
         if not pending or time.monotonic() >= deadline or context.stop.is_set():
             return Enforcement([*done, *round_.failing])
         time.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+def granted(context: Context, namespace: str, subject: dict[str, Any]) -> bool:
+    """Whether the authorizer lets ``subject`` (of a RoleBinding) create pods in
+    ``namespace`` now: a SubjectAccessReview, answered from the authorizer's own view."""
+    spec: dict[str, Any] = {
+        "resourceAttributes": {"namespace": namespace, "verb": "create", "resource": "pods"}
+    }
+    if subject["kind"] == "Group":
+        spec["groups"] = [subject["name"]]
+    elif subject["kind"] == "ServiceAccount":
+        spec["user"] = f"system:serviceaccount:{subject['namespace']}:{subject['name']}"
+    else:
+        spec["user"] = subject["name"]
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+    status, _, data = context.api.send(
+        "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", [], review, {}
+    )
+    if not 200 <= status <= 299:
+        return False
+    return bool((json.loads(data).get("status") or {}).get("allowed"))
+
+
+def wait_granted(
+    context: Context, namespace: str, subject: dict[str, Any], patience: float = PATIENCE_SECONDS
+) -> bool:
+    """Waits, ``patience`` seconds at most, until a RoleBinding just written grants its
+    first subject: so that owners can act in a namespace from the moment it is Ready."""
+    deadline = time.monotonic() + patience
+    pause = _FIRST_PAUSE
+    while not granted(context, namespace, subject):
+        if time.monotonic() >= deadline or context.stop.is_set():
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, _LONGEST_PAUSE)
+    return True

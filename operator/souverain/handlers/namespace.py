@@ -14,7 +14,7 @@ from souverain.api import Condition, SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
 from souverain.handlers import history
-from souverain.handlers.enforcement import verify
+from souverain.handlers.enforcement import verify, wait_granted
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
 from souverain.history.violations import namespace_violations
@@ -137,6 +137,10 @@ def _enforce(
         context.api, owners, observed.get(key)
     ):
         changed.append(f"{key[0]}/{key[1]}")
+        if not wait_granted(context, owners["metadata"]["namespace"], owners["subjects"][0]):
+            log.warning(
+                "The owners of %s are not granted admin yet", owners["metadata"]["namespace"]
+            )
     return enforcement
 
 

@@ -141,9 +141,20 @@ def _same(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
     )
 
 
-def judge(probe: Probe, answer: Answer, spec: SovereigntyProfileSpec) -> Verdict:
-    """What ``answer`` shows about ``probe``'s layer."""
-    if answer.status == 403 and _AUTHORIZER.search(answer.message):
+def authorized(answer: Answer) -> bool:
+    """Whether the request got past the authorizer (whatever admission said after)."""
+    return not (answer.status == 403 and _AUTHORIZER.search(answer.message))
+
+
+def judge(
+    probe: Probe, answer: Answer, spec: SovereigntyProfileSpec, *, granted: bool = False
+) -> Verdict:
+    """What ``answer`` shows about ``probe``'s layer. With ``granted`` (the probe's grant
+    was seen in force before this answer), an authorizer's refusal means the owners'
+    role does not allow the request at all: nothing is left for the layer to refuse."""
+    if not authorized(answer):
+        if granted:
+            return Verdict(probe, True, f"the owners' role does not allow {probe.route}")
         return Verdict(
             probe, False, f"the probe's grant is not in force yet: {answer.message}", settled=False
         )
@@ -179,16 +190,21 @@ def judge_all(
     answers: Sequence[Answer],
     spec: SovereigntyProfileSpec,
     profile_generation: int | None,
+    *,
+    granted: bool = False,
 ) -> Enforcement:
-    """The verdicts of a round; a refusal judged with an older profile generation than
-    ``profile_generation`` is not in force yet."""
+    """The verdicts of a round, whose answers came in order; ``granted``: the probe's
+    grant was seen in force before the round (an answer that got past the authorizer).
+    A refusal judged with an older profile generation than ``profile_generation`` is not
+    in force yet."""
     verdicts = []
     for probe, answer in zip(probes, answers, strict=True):
-        verdict = judge(probe, answer, spec)
+        verdict = judge(probe, answer, spec, granted=granted)
         if (
             verdict.in_force
             and profile_generation is not None
             and probe.echoes_generation
+            and authorized(answer)
             and (verdict.generation is None or verdict.generation < profile_generation)
         ):
             verdict = Verdict(
@@ -200,4 +216,5 @@ def judge_all(
                 generation=verdict.generation,
             )
         verdicts.append(verdict)
+        granted = granted or authorized(answer)
     return Enforcement(verdicts)

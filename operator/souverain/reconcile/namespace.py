@@ -13,7 +13,7 @@ from souverain.api import conditions as c
 from souverain.api.resource import GROUP_VERSION
 from souverain.reconcile import egress
 from souverain.reconcile.conditions import condition
-from souverain.reconcile.probes import probe_binding
+from souverain.reconcile.probe_objects import probe_binding
 
 OWNERS_BINDING: Final = "souverain-owners"
 OWNER_ROLE: Final = "admin"

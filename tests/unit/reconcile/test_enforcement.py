@@ -23,7 +23,10 @@ PROFILE = SovereigntyProfileSpec.model_validate(
 PROBES = plan_probes(
     "acme", "fr", PROFILE, [LAYER_MUTATING_POLICY, LAYER_VALIDATING_POLICY], native=True
 )
-PINNING, CHECKS, FLOOR, MANAGED, SECURITY = PROBES
+BY_LAYER = {probe.layer: probe for probe in PROBES}
+PINNING = BY_LAYER["souverain-placement-pinning-fr"]
+CHECKS = BY_LAYER["souverain-placement-fr"]
+FLOOR = BY_LAYER["souverain-egress-floor-fr"]
 
 
 def refused_by(binding: str, policy: str, generation: int | None = 4) -> Answer:
@@ -104,14 +107,20 @@ def test_pinning_is_read_from_the_pod_that_comes_back() -> None:
 
 
 def test_an_older_profile_generation_is_not_in_force_yet() -> None:
-    answers = [
-        Answer(status=201, body=pinned_pod()),
-        refused_by("souverain-placement-fr", "souverain-placement", generation=3),
-        refused_by("souverain-egress-floor-fr", "souverain-egress-floor", generation=4),
-        Answer(status=403, message="binding 'souverain-managed-objects-fr' denied request"),
-        Answer(status=403, message='pods "souverain-probe" violates PodSecurity "baseline"'),
-    ]
-    found = judge_all(PROBES, answers, PROFILE, profile_generation=4)
+    def answers(placement_generation: int) -> list[Answer]:
+        found = []
+        for probe in PROBES:
+            if probe.expect == "pinned":
+                found.append(Answer(status=201, body=pinned_pod()))
+            elif probe.layer == "souverain-placement-fr":
+                found.append(refused_by(probe.layer, "p", generation=placement_generation))
+            elif probe.echoes_generation:
+                found.append(refused_by(probe.layer, "p", generation=4))
+            else:
+                found.append(Answer(status=403, message=f"'{probe.answered_by}' denied"))
+        return found
+
+    found = judge_all(PROBES, answers(3), PROFILE, profile_generation=4)
     assert not found.in_force
     assert [v.probe.layer for v in found.failing] == ["souverain-placement-fr"]
     assert "generation 3, not 4" in found.failing[0].why
@@ -119,8 +128,7 @@ def test_an_older_profile_generation_is_not_in_force_yet() -> None:
     assert condition.status == "False"
     assert condition.reason == "ProbeUnanswered"
     assert "souverain-placement-fr" in condition.message
-    answers[1] = refused_by("souverain-placement-fr", "souverain-placement", generation=4)
-    found = judge_all(PROBES, answers, PROFILE, profile_generation=4)
+    found = judge_all(PROBES, answers(4), PROFILE, profile_generation=4)
     assert found.in_force
     assert found.profile_generation() == 4
     condition = found.condition(7, "fr")
@@ -134,3 +142,18 @@ def test_a_layer_that_admits_its_escape_is_named_as_not_in_force() -> None:
     condition = found.condition(1, "fr")
     assert condition.reason == "LayerNotInForce"
     assert "souverain-egress-floor-fr: a NetworkPolicy" in condition.message
+
+
+def test_a_request_the_owners_role_does_not_allow_leaves_nothing_to_refuse() -> None:
+    forbidden = Answer(
+        status=403,
+        message='volumesnapshots is forbidden: User "souverain:probe" cannot create resource',
+    )
+    pinned = Answer(status=201, body=pinned_pod())
+    # Before any answer got past the authorizer, the grant may not be in force yet.
+    early = judge_all([CHECKS, PINNING], [forbidden, pinned], PROFILE, None)
+    assert not early.verdicts[0].settled
+    # After one did, the role does not allow it: the route is closed by RBAC.
+    late = judge_all([PINNING, CHECKS], [pinned, forbidden], PROFILE, None)
+    assert late.in_force
+    assert "role does not allow" in late.verdicts[1].why

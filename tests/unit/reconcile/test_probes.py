@@ -39,6 +39,11 @@ def test_every_layer_of_an_enforced_profile_is_probed() -> None:
         "souverain-placement-fr",
         "souverain-egress-floor-fr",
         "souverain-managed-objects-fr",
+        "souverain-storage-claims-fr",
+        "souverain-storage-statefulsets-fr",
+        "souverain-storage-workloads-fr",
+        "souverain-storage-cronjobs-fr",
+        "souverain-exposure-services-fr",
         "PodSecurity",
     ]
     assert probes[0].expect == "pinned"
@@ -66,12 +71,13 @@ def test_without_the_native_layer_the_webhook_pins_and_the_volumes_policy_refuse
 def test_audit_mode_probes_nothing_it_would_not_refuse_or_warn_about() -> None:
     audit = profile(enforcement={"mode": "Audit"})
     probes = plan_probes("acme", "fr", audit, [LAYER_VALIDATING_POLICY, LAYER_WEBHOOK], native=True)
-    assert layers_of(probes) == [
+    assert layers_of(probes)[:3] == [
         "souverain-placement-fr",
         "souverain-egress-floor-fr",
         "souverain-managed-objects-fr",
-        "PodSecurity",
     ]
+    assert "souverain-placement-pinning-fr" not in layers_of(probes)
+    assert PIN_WEBHOOK_NAME not in layers_of(probes)
 
 
 def test_a_profile_that_allows_everything_has_no_escape_to_probe_there() -> None:
