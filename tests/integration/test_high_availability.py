@@ -24,8 +24,8 @@ from tests.support.placement import (
     NodeLabel,
     deployment,
     events_of,
+    native_placement_holds,
     nodes_of,
-    wait_native_placement,
 )
 from tests.support.tenancy import Tenancy
 
@@ -139,7 +139,7 @@ def test_only_the_active_replica_posts_events_and_evicts(
     active, standby = replicas.active, replicas.standby
     name = tenancy.create(enforcement={"mode": "Enforce", "evictNonCompliant": True})
     tenancy.wait(name)
-    wait_native_placement(core, name)
+    native_placement_holds(core, name)
     client.AppsV1Api(api).create_namespaced_deployment(name, deployment("web", 2))
     placed = nodes_of(core, name, "web", 2)
     wait_for(lambda: len(events_of(core, name, c.POD_PINNED)) >= 2, "the pods' PodPinned Events")

@@ -28,7 +28,7 @@ from souverain.history.chain import History
 from souverain.report.schema import Report
 from tests.support.cluster import Cluster, settle_deletions, wait_for
 from tests.support.operator import Operator
-from tests.support.placement import NodeLabel, wait_native_placement
+from tests.support.placement import NodeLabel, native_placement_holds
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
 RUN = uuid.uuid4().hex[:6]
@@ -111,7 +111,7 @@ def setting(
 
 def test_a_violation_is_recorded_with_its_start_and_its_end(setting: Setting) -> None:
     setting.tenancy.wait(TENANT)
-    wait_native_placement(setting.core, TENANT)
+    native_placement_holds(setting.core, TENANT)
     pod = setting.tenancy.run_pod(TENANT)
     setting.node = pod.spec.node_name
     setting.wait_event(("genesis", None))

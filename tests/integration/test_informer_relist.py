@@ -19,7 +19,7 @@ import pytest
 from souverain.api import conditions as c
 from tests.support.cluster import Cluster, settle_deletions, wait_for
 from tests.support.operator import Operator
-from tests.support.placement import events_of, running, wait_native_placement
+from tests.support.placement import events_of, native_placement_holds, running
 from tests.support.tenancy import Tenancy
 
 WATCH_SECONDS = 2
@@ -72,7 +72,7 @@ def test_a_relist_announces_nothing_twice_and_forgets_what_went_meanwhile(
     tenancy.namespace(name, name)
     try:
         tenancy.wait(name)
-        wait_native_placement(core, name)
+        native_placement_holds(core, name)
         tenancy.run_pod(name, "first")
         wait_for(lambda: pinned_events(core, name, "first"), "first's PodPinned Event")
         wait_for(

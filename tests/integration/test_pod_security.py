@@ -16,7 +16,7 @@ from souverain import labels
 from tests.support.cluster import Cluster, wait_for
 from tests.support.escape_routes import refused
 from tests.support.operator import Operator
-from tests.support.placement import NO_SCHEDULER, wait_native_placement
+from tests.support.placement import NO_SCHEDULER, native_placement_holds
 from tests.support.states import OPERATOR_STATES, namespace_gone, operator_in, refused_now
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
@@ -90,8 +90,8 @@ def state(
     for state in operator_in(request.param, operator):
         if state == "operator-stopped":
             # The tests' pods are pinned by the MutatingAdmissionPolicy alone now (the
-            # operator's webhook pinned them too while it ran): see that it is in force.
-            wait_native_placement(client.CoreV1Api(api), NAMESPACE)
+            # operator's webhook pinned them too while it ran): it is in force at once.
+            native_placement_holds(client.CoreV1Api(api), NAMESPACE)
         yield state
 
 

@@ -58,6 +58,9 @@ NOT_EXERCISED: dict[Permission, str] = {
         " and by the owners' RoleBinding being applied"
     ),
 }
+PROBE_USER = "souverain:probe"
+"""Requests the operator makes as the probe user are authorized as that user (its own
+ClusterRole): what the operator uses of its own role there is ``impersonate``."""
 
 
 class AuditedCluster(DevCluster):
@@ -114,6 +117,9 @@ def used_permissions(audit: list[dict[str, Any]]) -> set[Permission]:
     used = set()
     for event in audit:
         ref = event.get("objectRef")
+        if (event.get("impersonatedUser") or {}).get("username") == PROBE_USER:
+            used.add(("", "users", "impersonate"))
+            continue
         if not ref or not ref.get("resource"):
             continue  # discovery and other non-resource URLs, which every user may read
         resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")

@@ -26,7 +26,7 @@ from souverain.devcluster.cluster import DevCluster
 from souverain.devcluster.realnodes import RealNodesError
 from tests.support.cluster import Cluster, wait_for
 from tests.support.helm import CHART, NAMESPACE, helm
-from tests.support.placement import bind, wait_native_placement
+from tests.support.placement import bind, native_placement_holds
 from tests.support.real_nodes import (
     busybox_pod,
     image_archives,
@@ -212,7 +212,7 @@ def tenant(installed: Cluster) -> str:
     name = "acme"
     tenancy.namespace(name, PROFILE, owners=[{"kind": "User", "name": TENANT}])
     tenancy.wait(name)
-    wait_native_placement(client.CoreV1Api(installed.api()), name, node=ABROAD)
+    native_placement_holds(client.CoreV1Api(installed.api()), name, node=ABROAD)
     return name
 
 

@@ -29,7 +29,7 @@ from souverain.devcluster.cluster import DevCluster
 from souverain.devcluster.components import Components
 from tests.support.cluster import Cluster, wait_for
 from tests.support.operator import Operator
-from tests.support.placement import pinned, pod, wait_native_placement
+from tests.support.placement import native_placement_holds, pinned, pod
 from tests.support.repository import REPO
 from tests.support.tenancy import GROUP, VERSION, Tenancy
 
@@ -93,12 +93,12 @@ class Rehearsal:
     # -- tenants --------------------------------------------------------------------
 
     def bind(self, name: str, profile: str = PROFILE) -> str:
-        """A SovereignNamespace owned by alice, once it is Ready and its native policies
-        are in force (a new binding takes a moment to be)."""
+        """A SovereignNamespace owned by alice, once it is Ready: its native policies are
+        then in force, and alice is refused her escapes at once."""
         self.tenancy.namespace(name, profile, owners=[{"kind": "User", "name": OWNER}])
         self.tenancy.wait(name)
-        wait_native_placement(self.core, name)
-        wait_for(lambda: self.escapes_refused(name), f"the native policies in force in {name}")
+        native_placement_holds(self.core, name)
+        assert self.escapes_refused(name), f"an escape was not refused in {name} once Ready"
         return name
 
     def unbind(self, name: str) -> None:

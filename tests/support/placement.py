@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
@@ -113,54 +114,14 @@ class NodeLabel:
             self.core.patch_node(node, {"metadata": {"labels": {SOVEREIGN_LABEL: "true"}}})
 
 
-def wait_native_placement(core: Any, namespace: str, node: str = "std-us-1") -> None:
-    """Waits until the API server enforces the native placement policies in ``namespace``:
-    a new binding takes a moment to be in force. Two dry-run pods probe them (nothing is
-    created): one naming a node that does not qualify, which the validating policy
-    refuses, and a plain one, which the mutating policy pins."""
-
-    state = ["nothing probed"]
-
-    def default_account() -> bool:
-        try:
-            core.read_namespaced_service_account("default", namespace)
-        except client.exceptions.ApiException as error:
-            if error.status != 404:
-                raise
-            return False
-        return True
-
-    # Every pod needs it (the API server's ServiceAccount admission refuses one without
-    # it, a 403 that is no policy's): the controller-manager makes it, and after a
-    # chaos event (an API server frozen or restarted) it can take it more than a minute.
-    wait_for(
-        default_account,
-        f"the default ServiceAccount of {namespace} (the controller-manager's)",
-        timeout=180,
-    )
-
-    def enforced() -> bool:
-        try:
-            core.create_namespaced_pod(namespace, pod("probe", nodeName=node), dry_run="All")
-        except client.exceptions.ApiException as error:
-            if error.status not in (400, 403, 422):
-                raise
-        else:
-            state[0] = f"a pod naming {node} was admitted"
-            return False
-        try:
-            made = core.create_namespaced_pod(namespace, pod("probe"), dry_run="All")
-        except client.exceptions.ApiException as error:
-            state[0] = f"a plain pod was refused: {error.status} {error.body}"
-            return False
-        state[0] = f"a plain pod was admitted with affinity {made.spec.affinity}"
-        return made.spec.affinity is not None and pinned(made)
-
-    try:
-        wait_for(enforced, f"the native placement policies to be in force in {namespace}")
-    except AssertionError as error:
-        bindings = client.AdmissionregistrationV1Api(core.api_client)
-        names = [b.metadata.name for b in bindings.list_validating_admission_policy_binding().items]
-        raise AssertionError(
-            f"{error}: {state[0]}; validating policy bindings: {', '.join(sorted(names))}"
-        ) from None
+def native_placement_holds(core: Any, namespace: str, node: str = "std-us-1") -> None:
+    """Checks, once and at once, that the API server enforces the native placement
+    policies in ``namespace``: a pod naming a node that does not qualify is refused, and
+    a plain pod is pinned (both dry runs: nothing is created). Called as soon as the
+    namespace is Ready, which the operator reports only once they answer so."""
+    with pytest.raises(client.exceptions.ApiException) as refused:
+        core.create_namespaced_pod(namespace, pod("probe", nodeName=node), dry_run="All")
+    assert refused.value.status in (400, 403, 422), refused.value.body
+    made = core.create_namespaced_pod(namespace, pod("probe"), dry_run="All")
+    assert made.spec.affinity is not None, f"a plain pod was admitted unpinned in {namespace}"
+    assert pinned(made), f"a plain pod was admitted with affinity {made.spec.affinity}"

@@ -21,7 +21,8 @@ from souverain.reconcile.enforcement import (
     judge_all,
 )
 from souverain.reconcile.placement import placement_layers
-from souverain.reconcile.probes import Probe, plan_probes
+from souverain.reconcile.probe_objects import Probe
+from souverain.reconcile.probes import plan_probes
 from souverain.runtime.context import Context
 
 PATIENCE_SECONDS: Final = 15.0
@@ -32,13 +33,16 @@ _LONGEST_PAUSE: Final = 0.5
 
 
 def ask(context: Context, probe: Probe) -> Answer:
-    """The API server's answer to one probe: a create (``POST``) or a ``DELETE`` sent as
-    a server-side dry run, as :data:`PROBE_USER`. Admission answers it as it would the
-    real request, and nothing is stored."""
+    """The API server's answer to one probe: a create (``POST``), a ``DELETE`` or a merge
+    ``PATCH``, sent as a server-side dry run, as :data:`PROBE_USER`. Admission answers it
+    as it would the real request, and nothing is stored."""
     target = KINDS[probe.kind]
-    path = target.path(probe.name if probe.method == "DELETE" else None, probe.namespace)
-    status, headers, data = context.api.send(
-        probe.method, path, [("dryRun", "All")], probe.body, {"Impersonate-User": PROBE_USER}
+    path = target.path(probe.name if probe.method != "POST" else None, probe.namespace)
+    headers = {"Impersonate-User": PROBE_USER}
+    if probe.method == "PATCH":
+        headers["Content-Type"] = "application/merge-patch+json"
+    status, answer_headers, data = context.api.send(
+        probe.method, path, [("dryRun", "All")], probe.body, headers
     )
     try:
         decoded = json.loads(data) if data else None
@@ -53,7 +57,9 @@ def ask(context: Context, probe: Probe) -> Answer:
     return Answer(
         status=status,
         message=message,
-        warnings=tuple(warnings_of(headers.get("Warning") if headers is not None else None)),
+        warnings=tuple(
+            warnings_of(answer_headers.get("Warning") if answer_headers is not None else None)
+        ),
         body=found if found and 200 <= status <= 299 else None,
     )
 

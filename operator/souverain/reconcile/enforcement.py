@@ -27,7 +27,7 @@ from typing import Any, Final
 from souverain.api import Condition, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.reconcile.conditions import condition
-from souverain.reconcile.probes import Probe
+from souverain.reconcile.probe_objects import Probe
 
 _GENERATION: Final = re.compile(r"\[SovereigntyProfile \S+ generation (\d+)\]")
 _AUTHORIZER: Final = re.compile(r'User "[^"]*" cannot ')

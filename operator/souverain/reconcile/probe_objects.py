@@ -1,11 +1,13 @@
-"""The objects the probes of :mod:`souverain.reconcile.probes` are made of: each admitted
-by every profile and by Pod Security ``restricted`` (an image from an allowed registry,
+"""What the probes of :mod:`souverain.reconcile.probes` are: one escape and the layer that
+must answer it (:class:`Probe`), and the objects they are made of, each admitted by every
+profile and by Pod Security ``restricted`` (an image from an allowed registry,
 no volume, a non-root user...), so that what a probe changes in one is the only thing a
 layer can refuse."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 from souverain.admission.policy import PROBE_USER
 from souverain.api import SovereigntyProfileSpec
@@ -13,6 +15,30 @@ from souverain.api import SovereigntyProfileSpec
 PROBE_NAME: Final = "souverain-probe"
 """The name of every probe object, and of the RoleBinding that lets the probe act."""
 PROBE_IMAGE: Final = "registry.k8s.io/pause:3.10"
+
+
+Expect = Literal["refused", "pinned"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One escape, sent as a dry run, and the layer that must answer it."""
+
+    layer: str
+    """The layer's name as the status says it: a binding, a webhook, Pod Security."""
+    route: str
+    """The escape, for people."""
+    method: Literal["POST", "DELETE", "PATCH"]
+    kind: str
+    name: str
+    namespace: str
+    body: dict[str, Any] | None = None
+    expect: Expect = "refused"
+    answered_by: str = ""
+    """Text the refusal (or, in Audit mode, a warning) names: the binding, webhook or
+    admission plugin that answered."""
+    echoes_generation: bool = False
+    """The layer reads the profile: its refusal names the generation it judged with."""
 
 
 def image(spec: SovereigntyProfileSpec) -> str:
@@ -115,8 +141,41 @@ MISSPELLED_SNAPSHOT: Final = {
 case-sensitively)."""
 
 
+PROBE_ROLE: Final = "souverain-probe"
+"""The ClusterRole of the probe identity: what the probes need, in the namespaces where a
+RoleBinding of the operator's grants it (see :func:`probe_binding`)."""
+
+
+def probe_role() -> dict[str, Any]:
+    """The ClusterRole :data:`PROBE_ROLE`: create (as dry runs) every kind a souverain
+    policy guards, delete NetworkPolicies, and patch the namespace itself. More than the
+    ``admin`` role owners get, so that a policy is probed even where a platform gives its
+    tenants more than admin (snapshots, their Namespace's labels)."""
+
+    def rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
+        return {"apiGroups": [group], "resources": resources, "verbs": verbs}
+
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": PROBE_ROLE,
+            "labels": {"app.kubernetes.io/managed-by": "souverain"},
+        },
+        "rules": [
+            rule("", ["pods", "persistentvolumeclaims", "services", "podtemplates"], ["create"]),
+            rule("", ["namespaces"], ["patch"]),
+            rule("networking.k8s.io", ["networkpolicies"], ["create", "delete"]),
+            rule("apps", ["deployments", "statefulsets"], ["create"]),
+            rule("batch", ["cronjobs"], ["create"]),
+            rule("snapshot.storage.k8s.io", ["volumesnapshots"], ["create"]),
+        ],
+    }
+
+
 def probe_binding(namespace: str) -> dict[str, Any]:
-    """The RoleBinding that gives :data:`PROBE_USER` what owners hold in ``namespace``."""
+    """The RoleBinding that gives :data:`PROBE_USER` the ClusterRole :data:`PROBE_ROLE` in
+    ``namespace``."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
@@ -124,7 +183,7 @@ def probe_binding(namespace: str) -> dict[str, Any]:
         "roleRef": {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "ClusterRole",
-            "name": "admin",
+            "name": PROBE_ROLE,
         },
         "subjects": [{"kind": "User", "name": PROBE_USER, "apiGroup": "rbac.authorization.k8s.io"}],
     }

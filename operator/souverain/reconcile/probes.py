@@ -8,16 +8,18 @@ of its layer, and is otherwise admitted by every profile and by Pod Security
 ``restricted`` (its image from an allowed registry, its volumes, classes and fields
 allowed), so that the refusal can only be its layer's. A layer with nothing to refuse
 under the profile (it allows every image, every volume, egress everywhere...) is not
-probed. Not probed either, as an owner cannot reach them: the namespace-label policy
-(owners may not edit their Namespace) and the claims of ResidentVolumes (there may be
-none).
+probed. Not probed either: the protection of ResidentVolumes' claims (a namespace may
+have none to try it on). The probe identity holds its own ClusterRole
+(:data:`souverain.reconcile.probe_objects.PROBE_ROLE`), not the owners' ``admin``, so that
+a policy guarding what a platform may grant its tenants beyond admin (snapshots, their
+Namespace's labels) is probed too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from souverain import API_GROUP
 from souverain.admission import (
@@ -32,11 +34,13 @@ from souverain.admission import (
 from souverain.admission.policy import binding_name
 from souverain.admission.review import PIN_WEBHOOK
 from souverain.api import SovereigntyProfileSpec
+from souverain.labels import PROFILE
 from souverain.reconcile.egress import DENY_ALL
 from souverain.reconcile.placement import LAYER_MUTATING_POLICY, LAYER_WEBHOOK
 from souverain.reconcile.probe_objects import (
     MISSPELLED_SNAPSHOT,
     PROBE_NAME,
+    Probe,
     claim_spec,
     cronjob,
     deployment,
@@ -54,30 +58,6 @@ FOREIGN_IMAGE: Final = "souverain-probe.invalid/probe:1"
 """An image from a registry no profile is expected to allow."""
 FOREIGN_CLASS: Final = "souverain-probe-not-allowed"
 PIN_WEBHOOK_NAME: Final = f"{PIN_WEBHOOK}.placement.{API_GROUP}"
-
-Expect = Literal["refused", "pinned"]
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One escape, sent as a dry run, and the layer that must answer it."""
-
-    layer: str
-    """The layer's name as the status says it: a binding, a webhook, Pod Security."""
-    route: str
-    """The escape, for people."""
-    method: Literal["POST", "DELETE"]
-    kind: str
-    name: str
-    namespace: str
-    body: dict[str, Any] | None = None
-    expect: Expect = "refused"
-    answered_by: str = ""
-    """Text the refusal (or, in Audit mode, a warning) names: the binding, webhook or
-    admission plugin that answered."""
-    echoes_generation: bool = False
-    """The layer reads the profile: its refusal names the generation it judged with."""
-
 
 # -- one probe per layer ------------------------------------------------------------
 
@@ -172,6 +152,20 @@ def _managed_objects(s: Setting) -> Probe | None:
         kind="NetworkPolicy",
         name=DENY_ALL,
         namespace=s.namespace,
+        answered_by=layer,
+    )
+
+
+def _namespace_labels(s: Setting) -> Probe | None:
+    layer = binding_name(protection.NAMESPACE_LABELS, s.profile)
+    return Probe(
+        layer=layer,
+        route=f"removing the Namespace's {PROFILE} label",
+        method="PATCH",
+        kind="Namespace",
+        name=s.namespace,
+        namespace=s.namespace,
+        body={"metadata": {"labels": {PROFILE: None}}},
         answered_by=layer,
     )
 
@@ -323,6 +317,7 @@ _BINDING_PROBES: Final[tuple[Callable[[Setting], Probe | None], ...]] = (
     _pod_images,
     _egress_floor,
     _managed_objects,
+    _namespace_labels,
     _claims,
     _statefulsets,
     _workload_volumes,

@@ -28,15 +28,17 @@ import threading
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from souverain.admission import placement
 from souverain.handlers import drift, recheck
 from souverain.handlers import namespace as namespace_handlers
 from souverain.handlers import profile as profile_handlers
 from souverain.handlers import volume as volume_handlers
-from souverain.kubeapi import KubeApi, load_api_client
+from souverain.kubeapi import KubeApi, describe, load_api_client
 from souverain.placement.server import WebhookServer, certificate, configurations
 from souverain.placement.settle import Settler
+from souverain.reconcile.probe_objects import PROBE_ROLE, probe_role
 from souverain.runtime import logs
 from souverain.runtime.context import Context
 from souverain.runtime.health import HealthServer
@@ -105,6 +107,22 @@ def webhook_owner(api: KubeApi, name: str) -> dict[str, Any] | None:
     }
 
 
+def keep_probe_role(api: KubeApi) -> None:
+    """Creates the probe identity's ClusterRole where the installation did not (the Helm
+    chart does): without it no namespace can be seen enforced, and none is Ready."""
+    if api.get("ClusterRole", PROBE_ROLE) is not None:
+        return
+    try:
+        api.create(probe_role())
+    except ApiException as error:
+        log.warning(
+            "ClusterRole %s is missing and cannot be created (%s): no namespace can be "
+            "probed, so none will be Ready",
+            PROBE_ROLE,
+            describe(error),
+        )
+
+
 def activate(context: Context, settler: Settler, served: Any) -> None:
     """What a replica does when it becomes the active one, before kopf starts."""
     api = context.api
@@ -126,6 +144,7 @@ def activate(context: Context, settler: Settler, served: Any) -> None:
     else:
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             api.delete(kind, placement.WEBHOOK_CONFIGURATION_NAME)
+    keep_probe_role(api)
     context.active.set()
     context.metrics.leader.set(1)
     settler.activate()

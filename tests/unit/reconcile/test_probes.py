@@ -12,7 +12,8 @@ from souverain.reconcile.placement import (
     LAYER_VALIDATING_POLICY,
     LAYER_WEBHOOK,
 )
-from souverain.reconcile.probes import NOWHERE, PIN_WEBHOOK_NAME, plan_probes, probe_pod
+from souverain.reconcile.probe_objects import probe_pod
+from souverain.reconcile.probes import NOWHERE, PIN_WEBHOOK_NAME, plan_probes
 
 pytestmark = pytest.mark.unit
 
@@ -39,6 +40,7 @@ def test_every_layer_of_an_enforced_profile_is_probed() -> None:
         "souverain-placement-fr",
         "souverain-egress-floor-fr",
         "souverain-managed-objects-fr",
+        "souverain-namespace-labels-fr",
         "souverain-storage-claims-fr",
         "souverain-storage-statefulsets-fr",
         "souverain-storage-workloads-fr",
@@ -105,3 +107,27 @@ def test_probe_pods_come_from_an_allowed_registry_and_meet_restricted() -> None:
     }
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_images_snapshots_and_restores_are_probed_where_the_profile_restricts_them() -> None:
+    restricted = profile(
+        images={"allowedRegistries": ["registry.fr.example"]},
+        storage={"allowedClasses": ["fr-ssd"]},
+    )
+    probes = plan_probes("acme", "fr", restricted, BOTH, native=True, snapshots=True)
+    layers = layers_of(probes)
+    for layer in (
+        "souverain-images-workloads-fr",
+        "souverain-images-cronjobs-fr",
+        "souverain-images-pod-templates-fr",
+        "souverain-snapshots-fr",
+        "souverain-snapshot-restores-fr",
+        "souverain-snapshot-restore-templates-fr",
+    ):
+        assert layer in layers
+    restores = next(p for p in probes if p.layer == "souverain-snapshot-restores-fr")
+    assert restores.body is not None
+    assert restores.body["spec"]["storageClassName"] == "fr-ssd"
+    # Without snapshots served, and without images restricted, nothing of theirs is probed.
+    plain = layers_of(plan_probes("acme", "fr", profile(), BOTH, native=True))
+    assert not [layer for layer in plain if "images" in layer or "snapshot" in layer]
