@@ -22,7 +22,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.cluster import Cluster, wait_for
+from tests.support.cluster import Cluster, settle_deletions, wait_for
 from tests.support.escape_routes import (
     ALLOWED_CLASS,
     ALLOWED_NFS,
@@ -137,16 +137,23 @@ def ready_seen(objects: Any, name: str, timeout: float = 60.0) -> float:
 
 @pytest.fixture(scope="module", params=LAYERS)
 def layered(
-    request: pytest.FixtureRequest, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    cluster: Cluster,
+    souverain_crds: None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
+    """The operator with the webhook layer on (the default) and off."""
     running = Operator(
         cluster,
         tmp_path_factory.mktemp("operator"),
         extra_env={"SOUVERAIN_ADMISSION_LAYERS": request.param},
     )
     running.start()
-    yield running
-    running.stop()
+    try:
+        yield running
+    finally:
+        settle_deletions(cluster)
+        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -201,8 +208,10 @@ def test_no_escape_is_accepted_once_ready(
         tenancy.delete("sovereigntyprofiles", name)
     after = [a for a in trying.attempts if a.started >= ready]
     assert after, "the owner made no attempt after Ready"
-    assert trying.accepted_after(ready) == [], (
-        f"accepted after Ready ({len(after)} attempts after it): {trying.accepted_after(ready)}"
+    accepted = trying.accepted_after(ready)
+    assert accepted == [], (
+        f"{len(accepted)} of {len(after)} attempts begun after Ready were accepted, the"
+        f" first {accepted[0].started - ready if accepted else 0:.2f} s after it: {accepted[:5]}"
     )
     assert failed == {}, f"catalogue routes not refused at Ready: {failed}"
 

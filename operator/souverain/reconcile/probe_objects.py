@@ -138,7 +138,8 @@ MISSPELLED_SNAPSHOT: Final = {
     "name": PROBE_NAME,
 }
 """A data source spelled like a snapshot that is not one (the API compares the kind
-case-sensitively)."""
+case-sensitively). Named as ``dataSourceRef``: the API server drops such a claim's
+``dataSource`` before admission, and copies a ``dataSourceRef`` to it."""
 
 
 PROBE_ROLE: Final = "souverain-probe"

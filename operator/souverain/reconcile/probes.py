@@ -275,7 +275,7 @@ def _snapshots(s: Setting) -> Probe | None:
 def _restores(s: Setting) -> Probe | None:
     if s.allowed_class is None:
         return None
-    claim = claim_spec(s.allowed_class, dataSource=MISSPELLED_SNAPSHOT)
+    claim = claim_spec(s.allowed_class, dataSourceRef=MISSPELLED_SNAPSHOT)
     body = named("v1", "PersistentVolumeClaim", s.namespace, claim)
     return s.refused(
         snapshots.RESTORES,
@@ -289,7 +289,7 @@ def _restore_templates(s: Setting) -> Probe | None:
     if s.allowed_class is None:
         return None
     body = statefulset(
-        s.namespace, s.spec, claim_spec(s.allowed_class, dataSource=MISSPELLED_SNAPSHOT)
+        s.namespace, s.spec, claim_spec(s.allowed_class, dataSourceRef=MISSPELLED_SNAPSHOT)
     )
     return s.refused(
         snapshots.RESTORE_TEMPLATES,
