@@ -4,13 +4,14 @@ For each N (default 1, 100, 500) on a fresh local control plane, two measures:
 
 1. The floor: a bare client writes, for N namespaces ``floor-*``, the objects the
    operator writes for a SovereignNamespace of this benchmark (the Namespace, its five
-   NetworkPolicies, the owners' RoleBinding and the first record of its violation
-   history, a ConfigMap), with the operator's verbs (server-side apply, and a create
+   NetworkPolicies, the owners' and the probe's RoleBindings and the first record of its
+   violation history, a ConfigMap), with the operator's verbs (server-side apply, and a create
    for the ConfigMap) and its concurrency: 16 namespaces at a time, as kopf runs 16
    handlers. It writes no status: there is no SovereignNamespace to report on. Then
    the namespaces are deleted, and their deletion waited for.
 2. souverain: the operator starts, N SovereignNamespaces bound to one profile are
-   created, and a watch times when each first reports Ready=True.
+   created, and a watch times when each first reports Ready=True. Ready comes once the
+   API server has refused each layer's escape (dry runs the floor does not send).
 
 It prints souverain's time to Ready, its ratio to the floor, the operator's resident
 memory and CPU seconds, and the requests the API server served per namespace in each
@@ -109,7 +110,7 @@ def floor_writes(name: str) -> list[tuple[str, dict[str, Any]]]:
             **child,
             "metadata": {k: v for k, v in child["metadata"].items() if k != "ownerReferences"},
         }
-        for child in plan.children
+        for child in [*plan.children, *([plan.owners] if plan.owners else [])]
     ]
     now = datetime.now(UTC).replace(microsecond=0)
     history, _ = observe(

@@ -60,22 +60,16 @@ def owner(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Any]:
         [{"apiGroups": [GROUP], "resources": ["volumesnapshots"], "verbs": ["create"]}],
     )
     with cluster.api(impersonate=OWNER) as sam:
-        # The draws start once both policies they try refuse as themselves: another
-        # admission refusal would make the draws' acceptances look like the policies'.
-        wait_for(
-            lambda: refused_by(
-                lambda: _create(sam, "volumesnapshots", _snapshot(None), True),
-                binding_name(SNAPSHOTS, PROFILE),
-            ),
-            "the snapshot policy's binding to refuse a snapshot without a class",
-        )
-        wait_for(
-            lambda: refused_by(
-                lambda: _create(sam, "persistentvolumeclaims", _restoring("volumesnapshot"), True),
-                binding_name(RESTORES, PROFILE),
-            ),
-            "the restore policy's binding to refuse a claim from a 'volumesnapshot'",
-        )
+        # Both policies the draws try refuse as themselves from Ready on (another
+        # admission refusal would make the draws' acceptances look like the policies').
+        assert refused_by(
+            lambda: _create(sam, "volumesnapshots", _snapshot(None), True),
+            binding_name(SNAPSHOTS, PROFILE),
+        ), "the snapshot policy's binding did not refuse a snapshot without a class"
+        assert refused_by(
+            lambda: _create(sam, "persistentvolumeclaims", _restoring("volumesnapshot"), True),
+            binding_name(RESTORES, PROFILE),
+        ), "the restore policy's binding did not refuse a claim from a 'volumesnapshot'"
         yield sam
     tenancy.delete("sovereignnamespaces", NAMESPACE)
     core = client.CoreV1Api(api)

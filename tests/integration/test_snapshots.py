@@ -218,7 +218,7 @@ def tenant(cluster: Cluster, api: Any, operator: Operator) -> Iterator[Tenant]:
             "sam's right to use snapshots",
         )
         wait_for(lambda: client.CoreV1Api(owner).list_namespaced_pod(NAMESPACE), "sam's admin role")
-        wait_for(lambda: _in_force(mine), f"the snapshot policies to be in force in {NAMESPACE}")
+        assert _in_force(mine), f"the snapshot policies are not in force in {NAMESPACE} at Ready"
         yield mine
     core.delete_namespace(OTHER)
     tenancy.delete("sovereignnamespaces", NAMESPACE)
