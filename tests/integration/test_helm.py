@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from souverain.devcluster.cluster import DevCluster
+from souverain.reconcile.probe_objects import probe_role
 from tests.support.cluster import Cluster, wait_for
 from tests.support.helm import CHART, KUBE_VERSION, NAMESPACE, helm, render
 from tests.support.repository import REPO
@@ -25,6 +26,9 @@ CRD_NAMES = {
     "sovereignnamespaces.souverain.io",
     "residentvolumes.souverain.io",
 }
+
+
+PROBE = "souverain-probe"
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -127,6 +131,7 @@ def test_schema_refuses_a_string_where_a_boolean_belongs() -> None:
 def test_default_objects() -> None:
     objects = render()
     assert kinds(objects) == [
+        "ClusterRole",
         "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
@@ -240,7 +245,17 @@ def test_operator_username_is_the_service_account_the_pods_run_as() -> None:
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": name, "namespace": "platform"}
         ]
-        assert binding["roleRef"]["name"] == find(objects, "ClusterRole")["metadata"]["name"]
+        operator_role = [
+            o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] != PROBE
+        ]
+        assert [binding["roleRef"]["name"]] == [o["metadata"]["name"] for o in operator_role]
+
+
+def test_the_probe_role_is_what_the_operator_makes_where_it_is_missing() -> None:
+    """The chart's ClusterRole of the probe user is the one the operator creates at
+    start-up where an installation has none."""
+    probe = find(render(), "ClusterRole", PROBE)
+    assert probe["rules"] == probe_role()["rules"]
 
 
 def test_one_replica_has_no_budget_and_still_holds_the_lease() -> None:
