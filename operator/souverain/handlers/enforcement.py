@@ -103,19 +103,21 @@ def verify(
     A layer seen in force is not asked again in the same call."""
     name = profile["metadata"]["name"]
     generation = profile["metadata"].get("generation")
-    pending = probes_of(context, namespace, name, spec)
-    done: list[Verdict] = []
+    probes = probes_of(context, namespace, name, spec)
+    verdicts: dict[int, Verdict] = {}
+    pending = list(range(len(probes)))
     granted = False
     deadline = time.monotonic() + patience
     pause = _FIRST_PAUSE
     while True:
-        answers = [ask(context, probe) for probe in pending]
-        round_ = judge_all(pending, answers, spec, generation, granted=granted)
+        answers = [ask(context, probes[i]) for i in pending]
+        round_ = judge_all([probes[i] for i in pending], answers, spec, granted=granted)
         granted = granted or any(authorized(answer) for answer in answers)
-        done.extend(v for v in round_.verdicts if v.in_force)
-        pending = [v.probe for v in round_.verdicts if not v.in_force]
+        verdicts.update(zip(pending, round_.verdicts, strict=True))
+        found = Enforcement([verdicts[i] for i in range(len(probes))]).at_generation(generation)
+        pending = [i for i, verdict in enumerate(found.verdicts) if not verdict.in_force]
         if not pending or time.monotonic() >= deadline or context.stop.is_set():
-            return Enforcement([*done, *round_.failing])
+            return found
         time.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE)
 

@@ -54,6 +54,8 @@ class Verdict:
     """False when the answer says nothing about the layer yet (the probe's own grant or
     the namespace's ServiceAccount is not there yet): asked again, it may differ."""
     generation: int | None = None
+    refusal: bool = False
+    """The layer itself refused (or warned about) the escape."""
 
 
 @dataclass
@@ -73,6 +75,34 @@ class Enforcement:
     @property
     def failing(self) -> list[Verdict]:
         return [v for v in self.verdicts if not v.in_force]
+
+    def at_generation(self, generation: int | None) -> Enforcement:
+        """The verdicts, with the refusals of the layers that read the profile held to
+        ``generation``: one that names an older generation is not in force yet. One that
+        names none (its message was too long for the API server, which then says the
+        policy's fixed message) counts once another refusal named ``generation``: the
+        API server reads every binding's profile from one informer of profiles."""
+        if generation is None:
+            return self
+        echoed = [v.generation for v in self.verdicts if v.in_force and v.generation is not None]
+        current = bool(echoed) and min(echoed) >= generation
+        held = []
+        for verdict in self.verdicts:
+            seen = verdict.generation
+            if (
+                not (verdict.in_force and verdict.probe.echoes_generation and verdict.refusal)
+                or (seen is not None and seen >= generation)
+                or (seen is None and current)
+            ):
+                held.append(verdict)
+            else:
+                named = f"generation {seen}" if seen is not None else "no generation"
+                why = (
+                    f"{verdict.probe.route} was refused naming SovereigntyProfile {named},"
+                    f" not {generation}"
+                )
+                held.append(Verdict(verdict.probe, False, why, settled=False, generation=seen))
+        return Enforcement(held)
 
     def profile_generation(self) -> int | None:
         """The oldest profile generation a refusal named (None when none named one)."""
@@ -182,39 +212,20 @@ def judge(
     if probe.echoes_generation:
         found = _GENERATION.search(by_layer[0])
         generation = int(found[1]) if found else None
-    return Verdict(probe, True, f"{probe.route} was refused", generation=generation)
+    return Verdict(probe, True, f"{probe.route} was refused", generation=generation, refusal=True)
 
 
 def judge_all(
     probes: Sequence[Probe],
     answers: Sequence[Answer],
     spec: SovereigntyProfileSpec,
-    profile_generation: int | None,
     *,
     granted: bool = False,
 ) -> Enforcement:
     """The verdicts of a round, whose answers came in order; ``granted``: the probe's
-    grant was seen in force before the round (an answer that got past the authorizer).
-    A refusal judged with an older profile generation than ``profile_generation`` is not
-    in force yet."""
+    grant was seen in force before the round (an answer that got past the authorizer)."""
     verdicts = []
     for probe, answer in zip(probes, answers, strict=True):
-        verdict = judge(probe, answer, spec, granted=granted)
-        if (
-            verdict.in_force
-            and profile_generation is not None
-            and probe.echoes_generation
-            and authorized(answer)
-            and (verdict.generation is None or verdict.generation < profile_generation)
-        ):
-            verdict = Verdict(
-                probe,
-                False,
-                f"{probe.route} was refused with SovereigntyProfile generation "
-                f"{verdict.generation}, not {profile_generation}",
-                settled=False,
-                generation=verdict.generation,
-            )
-        verdicts.append(verdict)
+        verdicts.append(judge(probe, answer, spec, granted=granted))
         granted = granted or authorized(answer)
     return Enforcement(verdicts)

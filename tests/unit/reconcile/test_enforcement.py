@@ -120,7 +120,7 @@ def test_an_older_profile_generation_is_not_in_force_yet() -> None:
                 found.append(Answer(status=403, message=f"'{probe.answered_by}' denied"))
         return found
 
-    found = judge_all(PROBES, answers(3), PROFILE, profile_generation=4)
+    found = judge_all(PROBES, answers(3), PROFILE).at_generation(4)
     assert not found.in_force
     assert [v.probe.layer for v in found.failing] == ["souverain-placement-fr"]
     assert "generation 3, not 4" in found.failing[0].why
@@ -128,7 +128,7 @@ def test_an_older_profile_generation_is_not_in_force_yet() -> None:
     assert condition.status == "False"
     assert condition.reason == "ProbeUnanswered"
     assert "souverain-placement-fr" in condition.message
-    found = judge_all(PROBES, answers(4), PROFILE, profile_generation=4)
+    found = judge_all(PROBES, answers(4), PROFILE).at_generation(4)
     assert found.in_force
     assert found.profile_generation() == 4
     condition = found.condition(7, "fr")
@@ -151,9 +151,24 @@ def test_a_request_the_owners_role_does_not_allow_leaves_nothing_to_refuse() -> 
     )
     pinned = Answer(status=201, body=pinned_pod())
     # Before any answer got past the authorizer, the grant may not be in force yet.
-    early = judge_all([CHECKS, PINNING], [forbidden, pinned], PROFILE, None)
+    early = judge_all([CHECKS, PINNING], [forbidden, pinned], PROFILE)
     assert not early.verdicts[0].settled
     # After one did, the role does not allow it: the route is closed by RBAC.
-    late = judge_all([PINNING, CHECKS], [pinned, forbidden], PROFILE, None)
+    late = judge_all([PINNING, CHECKS], [pinned, forbidden], PROFILE)
     assert late.in_force
     assert "role does not allow" in late.verdicts[1].why
+
+
+def test_a_refusal_too_long_to_name_the_generation_counts_once_another_names_it() -> None:
+    """Past 5 KiB the API server says a policy's fixed message, without the generation;
+    every binding reads the profile from the same informer."""
+    fixed = Answer(status=403, message="binding 'souverain-egress-floor-fr' denied request")
+    alone = judge_all([FLOOR], [fixed], PROFILE).at_generation(4)
+    assert not alone.in_force
+    assert "no generation, not 4" in alone.failing[0].why
+    named = refused_by("souverain-placement-fr", "souverain-placement", generation=4)
+    both = judge_all([FLOOR, CHECKS], [fixed, named], PROFILE).at_generation(4)
+    assert both.in_force
+    older = refused_by("souverain-placement-fr", "souverain-placement", generation=3)
+    stale = judge_all([FLOOR, CHECKS], [fixed, older], PROFILE).at_generation(4)
+    assert [v.probe.layer for v in stale.failing] == [FLOOR.layer, CHECKS.layer]
