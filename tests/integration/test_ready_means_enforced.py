@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster import Cluster, settle_deletions, wait_for
@@ -298,3 +298,89 @@ def test_a_narrower_profile_refuses_the_old_allowance_once_its_generation_is_enf
     assert after, "no attempt after the new generation was enforced"
     assert not any(after), f"{sum(after)} of {len(after)} attempts accepted after enforcement"
     assert (namespace.get("status") or {}).get("enforcedProfileGeneration", 0) >= generation
+
+
+def test_a_deleted_binding_is_reported_in_force_only_once_it_refuses_again(
+    layered: Operator, api: Any, cluster: Cluster
+) -> None:
+    """An administrator deletes the egress floor's binding of a Ready namespace's profile:
+    the namespace says it is not enforced, the operator puts the binding back, and from
+    the moment the namespace says it is enforced again, the owner's wide NetworkPolicy is
+    refused."""
+    tenancy = Tenancy(api)
+    objects = client.CustomObjectsApi(api)
+    name = f"rebind-{uuid.uuid4().hex[:6]}"
+    owner_name = f"alice-{name}"
+    tenancy.profile(name, egress={"cidrs": [{"cidr": "10.0.0.0/8"}]})
+    tenancy.namespace(name, name, owners=[{"kind": "User", "name": owner_name}])
+    ready_seen(objects, name)
+    start = objects.get_cluster_custom_object(GROUP, VERSION, "sovereignnamespaces", name)
+    seen: list[tuple[float, str]] = []
+    story: list[str] = []
+    stop = threading.Event()
+
+    def follow() -> None:
+        stream = watch.Watch()
+        for event in stream.stream(
+            objects.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            "sovereignnamespaces",
+            field_selector=f"metadata.name={name}",
+            resource_version=start["metadata"]["resourceVersion"],
+            timeout_seconds=60,
+        ):
+            conditions = (event["object"].get("status") or {}).get("conditions", [])
+            for condition in conditions:
+                if condition["type"] == "Enforced":
+                    seen.append((time.monotonic(), condition["status"]))
+                    story.append(f"{time.monotonic():.3f} {condition['status']} {condition['message'][:80]}")
+            if stop.is_set():
+                stream.stop()
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    wide = {
+        "metadata": {"name": "wide"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]},
+    }
+    attempts: list[tuple[float, bool]] = []
+    with cluster.api(impersonate=owner_name) as owner:
+        networking = client.NetworkingV1Api(owner)
+
+        def loop() -> None:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    networking.create_namespaced_network_policy(name, wide, dry_run="All")
+                except ApiException:
+                    attempts.append((started, False))
+                else:
+                    attempts.append((started, True))
+
+        trying = threading.Thread(target=loop, daemon=True)
+        trying.start()
+        admission = client.AdmissionregistrationV1Api(api)
+        binding = f"souverain-egress-floor-{name}"
+        admission.delete_validating_admission_policy_binding(binding)
+
+        def enforced_again() -> float | None:
+            falls = [t for t, status in seen if status == "False"]
+            rises = [t for t, status in seen if status == "True" and falls and t > falls[0]]
+            return rises[0] if rises else None
+
+        moment = wait_for(enforced_again, f"{name} to be reported enforced again", interval=0.02)
+        time.sleep(PAST_READY_SECONDS)
+        stop.set()
+        trying.join(timeout=30)
+    follower.join(timeout=70)
+    admission.read_validating_admission_policy_binding(binding)
+    tenancy.delete("sovereignnamespaces", name)
+    tenancy.delete("sovereigntyprofiles", name)
+    after = [accepted for started, accepted in attempts if started >= moment]
+    assert after, "no attempt after the namespace was reported enforced again"
+    accepted = [f"{started:.3f}" for started, ok in attempts if ok]
+    assert not any(after), (
+        f"{sum(after)} of {len(after)} accepted once enforced again at {moment:.3f}:"
+        f" accepted at {accepted[:3]}...{accepted[-3:]}; statuses {story}"
+    )

@@ -14,10 +14,19 @@ from __future__ import annotations
 
 import logging
 
+import kopf
 from pydantic import ValidationError
 
+from souverain import labels
 from souverain.api import SovereignNamespace
-from souverain.handlers.namespace import capabilities, converge_by_name, profile_spec
+from souverain.handlers import profile as profile_handlers
+from souverain.handlers.enforcement import wait_unloaded
+from souverain.handlers.namespace import (
+    capabilities,
+    converge_by_name,
+    placement_changed,
+    profile_spec,
+)
 from souverain.reconcile.namespace import holds, namespace_labels, plan_namespace
 from souverain.runtime.context import Context
 from souverain.runtime.informer import Change
@@ -91,13 +100,73 @@ def keep_webhook_configuration(context: Context, change: Change) -> None:
     context.repairs.add(kind)
 
 
+def keep_profile_bindings(context: Context, change: Change) -> None:
+    """Puts back a profile's ValidatingAdmissionPolicyBinding that someone deleted or
+    edited. Until it refuses again, the namespaces bound to the profile are not
+    reported enforced (see :func:`restore_profile`)."""
+    obj = change.obj
+    profile = (obj["metadata"].get("labels") or {}).get(labels.PROFILE)
+    if change.type == "ADDED" or not profile:
+        return
+    body = context.snapshot.profile(profile)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    try:
+        found = profile_handlers.plan(context, body)
+    except kopf.PermanentError:
+        return
+    name = obj["metadata"]["name"]
+    desired = next(
+        (
+            o
+            for o in found.admission
+            if o["kind"] == obj.get("kind") and o["metadata"]["name"] == name
+        ),
+        None,
+    )
+    if desired is None or (change.type != "DELETED" and holds(desired, obj)):
+        return
+    log.warning("%s %s was %s; putting it back", obj.get("kind"), name, change.type.lower())
+    deleted = f"/{name}" if change.type == "DELETED" else ""
+    context.repairs.add(f"SovereigntyProfile/{profile}{deleted}")
+
+
+def restore_profile(context: Context, name: str, deleted: str = "") -> None:
+    """Says in every namespace bound to profile ``name`` that a layer of it was taken
+    away, applies the profile's admission objects again, and probes the namespaces: they
+    are reported enforced again once the API server refuses their escapes again. For a
+    ``deleted`` binding, the API server is first seen without it: until it reloads its
+    policies, the deleted binding still refuses, and a refusal then says nothing of the
+    binding put back."""
+    message = (
+        f"An admission binding of SovereigntyProfile {name} was deleted or changed; it is"
+        " being put back, and the namespace is probed again once it is."
+    )
+    bound = context.snapshot.bound_to(name)
+    for namespace in bound:
+        placement_changed(context, namespace, not_enforced=message)
+    body = context.snapshot.profile(name)
+    try:
+        spec = profile_spec(body) if deleted and bound else None
+    except ValidationError:
+        spec = None  # the profile's own reconciliation says why in its status
+    if body is not None and spec is not None:
+        if not wait_unloaded(context, bound[0], body, spec, deleted):
+            log.warning("The API server still answers as %s, which was deleted", deleted)
+    profile_handlers.restore(context, name)
+
+
 def repair(context: Context, key: str) -> None:
     """Does one repair of :attr:`Context.repairs`: ``SovereignNamespace/<name>`` converges
-    that namespace, a webhook configuration's kind applies it again. A repair that fails
-    is tried again (:func:`souverain.runtime.work.work_on`), so that one refused while the
-    API server is away or not ready is not lost."""
+    that namespace, ``SovereigntyProfile/<name>`` puts back the profile's admission
+    objects (:func:`restore_profile`), a webhook configuration's kind applies it again. A
+    repair that fails is tried again (:func:`souverain.runtime.work.work_on`), so that one
+    refused while the API server is away or not ready is not lost."""
     kind, _, name = key.partition("/")
     if kind == "SovereignNamespace":
         converge_by_name(context, name)
+    elif kind == "SovereigntyProfile":
+        profile, _, deleted = name.partition("/")
+        restore_profile(context, profile, deleted)
     elif kind in context.webhook_configurations:
         context.api.apply(context.webhook_configurations[kind])

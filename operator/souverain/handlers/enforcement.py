@@ -156,3 +156,34 @@ def wait_granted(
         time.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE)
     return True
+
+
+def wait_unloaded(
+    context: Context,
+    namespace: str,
+    profile: dict[str, Any],
+    spec: SovereigntyProfileSpec,
+    binding: str,
+    patience: float = PATIENCE_SECONDS,
+) -> bool:
+    """Waits, ``patience`` seconds at most, until the API server no longer refuses the
+    escape of ``binding`` in ``namespace`` as that binding: it reloads its policies once
+    a second at most, so a binding just deleted still refuses for a while. Put back
+    before that, a refusal could come from the binding being unloaded, and be followed
+    by a second with none."""
+    name = profile["metadata"]["name"]
+    probes = [p for p in probes_of(context, namespace, name, spec) if p.layer == binding]
+    if not probes:
+        return True
+    deadline = time.monotonic() + patience
+    pause = _FIRST_PAUSE
+    while not context.stop.is_set():
+        answer = ask(context, probes[0])
+        verdict = judge_all(probes[:1], [answer], spec).verdicts[0]
+        if not verdict.in_force and verdict.settled:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, _LONGEST_PAUSE)
+    return False

@@ -168,10 +168,11 @@ def converge_by_name(context: Context, name: str) -> None:
         converge(context, sns, context.snapshot.profile(sns["spec"].get("profileName", "")))
 
 
-def placement_changed(context: Context, name: str) -> None:
+def placement_changed(context: Context, name: str, not_enforced: str | None = None) -> None:
     """Writes what placement reports into the SovereignNamespace ``name``'s status (its
     placement conditions, pod counts and the violation history) without converging its
-    objects: a pod or a node label moving changes only that.
+    objects: a pod or a node label moving changes only that. With ``not_enforced``, its
+    ``Enforced`` condition turns False with that message (a layer was taken away).
 
     One whose spec is not reconciled yet (no status, or an older generation) is left to
     the reconciliation kopf runs for that generation, which reports placement too: its
@@ -201,8 +202,13 @@ def placement_changed(context: Context, name: str) -> None:
         ),
         unenforceable_egress=list(current.get("unenforceableEgress") or []),
     )
+    updates = list(report.conditions)
+    if not_enforced is not None:
+        updates.append(
+            condition(c.ENFORCED, "False", c.LAYER_NOT_IN_FORCE, not_enforced, generation)
+        )
     with context.metrics.reconciling(KIND):
-        _write_status(context, body, report.conditions, plan, sns, report)
+        _write_status(context, body, updates, plan, sns, report)
 
 
 def _invalid(body: dict[str, Any], error: ValidationError) -> NamespacePlan:

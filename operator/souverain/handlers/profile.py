@@ -164,8 +164,16 @@ def nodes_changed(context: Context, change: Change) -> None:
 def reconcile(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Validates the profile, keeps its admission objects, counts its nodes, and converges
     every bound namespace."""
-    context = context_of(memo)
-    whole = dict(body)
+    restore(context_of(memo), name, dict(body))
+
+
+def restore(context: Context, name: str, body: dict[str, Any] | None = None) -> None:
+    """Keeps the profile's admission objects, counts its nodes, converges (and so probes)
+    every bound namespace and writes the profile's status; ``body`` defaults to the
+    profile as the snapshot holds it."""
+    whole = body if body is not None else context.snapshot.profile(name)
+    if whole is None or namespace_handlers.deleting(whole):
+        return
     with context.metrics.reconciling(KIND):
         found = plan(context, whole)
         keep_admission(context, name, found.admission)

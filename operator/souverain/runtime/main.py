@@ -82,6 +82,7 @@ def wire(context: Context) -> Settler:
     snapshot.volumes.subscribe(when_active(context, volume_handlers.volume_changed))
     for informer in (snapshot.mutating_webhooks, snapshot.validating_webhooks):
         informer.subscribe(when_active(context, drift.keep_webhook_configuration))
+    snapshot.policy_bindings.subscribe(when_active(context, drift.keep_profile_bindings))
 
     def placement_changed(namespace: str) -> None:
         namespace_handlers.placement_changed(context, namespace)

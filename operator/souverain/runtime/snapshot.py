@@ -93,6 +93,8 @@ class Snapshot:
     """The MutatingWebhookConfiguration the operator manages."""
     validating_webhooks: Informer
     """The ValidatingWebhookConfiguration the operator manages."""
+    policy_bindings: Informer
+    """The ValidatingAdmissionPolicyBindings the operator keeps for its profiles."""
 
     @classmethod
     def of(cls, api: KubeApi, watch_seconds: int = 300, lists: Any = None) -> Snapshot:
@@ -124,6 +126,7 @@ class Snapshot:
             volumes=informer("PersistentVolume", volume_claim),
             mutating_webhooks=informer("MutatingWebhookConfiguration", whole, MANAGED),
             validating_webhooks=informer("ValidatingWebhookConfiguration", whole, MANAGED),
+            policy_bindings=informer("ValidatingAdmissionPolicyBinding", whole, MANAGED),
         )
 
     def __iter__(self) -> Iterator[Informer]:
