@@ -263,15 +263,25 @@ class KubeApi:
         return 201
 
     def patch_status(
-        self, kind: str, name: str, status: dict[str, Any], namespace: str | None = None
-    ) -> None:
-        """Merge-patches the status subresource."""
-        self._request(
+        self,
+        kind: str,
+        name: str,
+        status: dict[str, Any],
+        namespace: str | None = None,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patches the status subresource; with ``resource_version``, only if the
+        object is still at that version (409 Conflict otherwise). Returns the object."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        patched: dict[str, Any] = self._request(
             "PATCH",
             KINDS[kind].path(name, namespace) + "/status",
-            body={"status": status},
+            body=body,
             content_type="application/merge-patch+json",
         )
+        return patched
 
     def list_with_version(
         self, kind: str, label_selector: str | None = None

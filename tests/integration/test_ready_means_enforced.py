@@ -334,7 +334,8 @@ def test_a_deleted_binding_is_reported_in_force_only_once_it_refuses_again(
             for condition in conditions:
                 if condition["type"] == "Enforced":
                     seen.append((time.monotonic(), condition["status"]))
-                    story.append(f"{time.monotonic():.3f} {condition['status']} {condition['message'][:80]}")
+                    status, message = condition["status"], condition["message"][:80]
+                    story.append(f"{time.monotonic():.3f} {status} {message}")
             if stop.is_set():
                 stream.stop()
 

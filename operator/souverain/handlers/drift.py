@@ -127,7 +127,10 @@ def keep_profile_bindings(context: Context, change: Change) -> None:
     if desired is None or (change.type != "DELETED" and holds(desired, obj)):
         return
     log.warning("%s %s was %s; putting it back", obj.get("kind"), name, change.type.lower())
-    deleted = f"/{name}" if change.type == "DELETED" else ""
+    deleted = ""
+    if change.type == "DELETED":
+        deleted = f"/{name}"
+        context.unloading.add(profile)
     context.repairs.add(f"SovereigntyProfile/{profile}{deleted}")
 
 
@@ -142,6 +145,8 @@ def restore_profile(context: Context, name: str, deleted: str = "") -> None:
         f"An admission binding of SovereigntyProfile {name} was deleted or changed; it is"
         " being put back, and the namespace is probed again once it is."
     )
+    if deleted:
+        context.unloading.add(name)
     bound = context.snapshot.bound_to(name)
     for namespace in bound:
         placement_changed(context, namespace, not_enforced=message)
@@ -150,9 +155,17 @@ def restore_profile(context: Context, name: str, deleted: str = "") -> None:
         spec = profile_spec(body) if deleted and bound else None
     except ValidationError:
         spec = None  # the profile's own reconciliation says why in its status
-    if body is not None and spec is not None:
-        if not wait_unloaded(context, bound[0], body, spec, deleted):
+    try:
+        still = (
+            body is not None
+            and spec is not None
+            and not wait_unloaded(context, bound[0], body, spec, deleted)
+        )
+        if still:
             log.warning("The API server still answers as %s, which was deleted", deleted)
+    finally:
+        # Tried again from the start if it failed: the deletion is then seen again.
+        context.unloading.discard(name)
     profile_handlers.restore(context, name)
 
 

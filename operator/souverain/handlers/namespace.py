@@ -14,6 +14,7 @@ from souverain.api import Condition, SovereignNamespace, SovereigntyProfileSpec
 from souverain.api import conditions as c
 from souverain.api.conditions import find_condition
 from souverain.handlers import history
+from souverain.handlers.children import CHILD_KINDS, apply_child, apply_plan
 from souverain.handlers.enforcement import verify, wait_granted
 from souverain.handlers.lifecycle import active_only
 from souverain.handlers.status import write_status
@@ -24,7 +25,6 @@ from souverain.reconcile.enforcement import Enforcement
 from souverain.reconcile.namespace import (
     Capabilities,
     NamespacePlan,
-    holds,
     namespace_layers,
     plan_namespace,
     released_namespace,
@@ -34,7 +34,6 @@ from souverain.runtime.context import Context, context_of
 from souverain.runtime.events import EventPoster
 
 KIND = "SovereignNamespace"
-CHILD_KINDS = ("NetworkPolicy", "RoleBinding", "CiliumNetworkPolicy")
 RESOURCE = SovereignNamespace.resource()
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ def converge(
             sns, spec, observed_namespace, capabilities(api), profile_deleting=deleting(profile)
         )
         try:
-            changed, observed = _apply(api, body, plan, observed_namespace)
+            changed, observed = apply_plan(api, body, plan, observed_namespace)
             enforcement = _enforce(context, body, plan, profile, spec, changed, observed)
         except ApiException as error:
             failed = condition(
@@ -133,7 +132,7 @@ def _enforce(
     if owners is None:
         return enforcement
     key = ("RoleBinding", owners["metadata"]["name"])
-    if (enforcement.in_force or key in observed) and _apply_child(
+    if (enforcement.in_force or key in observed) and apply_child(
         context.api, owners, observed.get(key)
     ):
         changed.append(f"{key[0]}/{key[1]}")
@@ -220,60 +219,36 @@ def _invalid(body: dict[str, Any], error: ValidationError) -> NamespacePlan:
     )
 
 
-def _apply(
-    api: KubeApi, body: dict[str, Any], plan: NamespacePlan, before: dict[str, Any] | None
-) -> tuple[list[str], dict[tuple[str, str], dict[str, Any]]]:
-    """Applies the plan over the Namespace as read (``before``), all but the owners'
-    RoleBinding (see :func:`_enforce`); returns ``Kind/name`` of each object created or
-    changed, and the kinds and names of the managed objects that were there."""
-    if plan.namespace is None:
-        return [], {}
-    name = body["metadata"]["name"]
-    changed: list[str] = []
-    after = api.apply(plan.namespace)
-    if _version(before) != _version(after):
-        changed.append(f"Namespace/{name}")
-    selector = f"{labels.SOVEREIGN_NAMESPACE}={name}"
-    observed: dict[tuple[str, str], dict[str, Any]] = {}
-    kinds = [kind for kind in CHILD_KINDS if kind != "CiliumNetworkPolicy" or api.serves(kind)]
-    # A Namespace that was not there a moment ago holds nothing yet: no lists to read.
-    for kind in kinds if before is not None else []:
-        for obj in api.list_objects(kind, namespace=name, label_selector=selector):
-            observed[(kind, obj["metadata"]["name"])] = obj
-    wanted = set()
-    if plan.owners is not None:
-        wanted.add(("RoleBinding", plan.owners["metadata"]["name"]))
-    for child in plan.children:
-        key = (child["kind"], child["metadata"]["name"])
-        wanted.add(key)
-        # One the labelled list does not hold is absent or lacks the labels, which this
-        # apply adds: either way it changes, with no need to read it first.
-        if _apply_child(api, child, observed.get(key)):
-            changed.append(f"{key[0]}/{key[1]}")
-    for (kind, child_name), obj in observed.items():
-        if (kind, child_name) not in wanted and obj["metadata"].get("namespace") == name:
-            api.delete(kind, child_name, name)
-            changed.append(f"-{kind}/{child_name}")
-    return changed, observed
-
-
-def _apply_child(api: KubeApi, child: dict[str, Any], existing: dict[str, Any] | None) -> bool:
-    """Applies one managed object; True when it was created or changed."""
-    applied = api.apply(child)
-    if not holds(child, applied):
-        # Server-side apply leaves fields another manager added (an egress rule slipped
-        # into the deny-all policy); replace the object so that nothing is left over.
-        applied = api.replace(
-            {**applied, **{k: v for k, v in child.items() if k not in ("metadata",)}}
-        )
-    return existing is None or _version(existing) != _version(applied)
-
-
-def _version(obj: dict[str, Any] | None) -> str | None:
-    return None if obj is None else obj["metadata"].get("resourceVersion")
-
-
 def _write_status(
+    context: Context,
+    body: dict[str, Any],
+    updates: list[Any],
+    plan: NamespacePlan,
+    sns: SovereignNamespace | None,
+    placement: PlacementReport | None = None,
+    enforcement: Enforcement | None = None,
+) -> None:
+    """Writes ``updates`` over the status as ``body`` holds it; when another writer got
+    there first (409), reads the SovereignNamespace again and writes over that, so that
+    what the other wrote is kept."""
+    for _ in range(3):
+        try:
+            _compose_status(context, body, updates, plan, sns, placement, enforcement)
+        except ApiException as error:
+            fresh = context.api.get(KIND, body["metadata"]["name"]) if error.status == 409 else None
+            if fresh is None:
+                raise
+            body = fresh
+            try:
+                sns = SovereignNamespace.model_validate(fresh)
+            except ValidationError:
+                sns = None
+        else:
+            return
+    _compose_status(context, body, updates, plan, sns, placement, enforcement)
+
+
+def _compose_status(
     context: Context,
     body: dict[str, Any],
     updates: list[Any],
@@ -284,6 +259,22 @@ def _write_status(
 ) -> None:
     """Writes conditions, the Ready summary and the counts; skips writes that change nothing."""
     current = body.get("status") or {}
+    profile_name = str(body.get("spec", {}).get("profileName", ""))
+    if profile_name in context.unloading:
+        # A binding of the profile was deleted and the API server may not have unloaded
+        # it yet: a probe it refused says nothing of the binding put back.
+        enforcement = None
+        updates = [
+            *(u for u in updates if getattr(u, "type", None) != c.ENFORCED),
+            condition(
+                c.ENFORCED,
+                "False",
+                c.LAYER_NOT_IN_FORCE,
+                f"An admission binding of SovereigntyProfile {profile_name} was deleted; it is"
+                " being put back, and the namespace is probed again once it is.",
+                body["metadata"].get("generation"),
+            ),
+        ]
     existing = [c_ for c_ in (sns.status.conditions if sns else []) if c_.type != c.READY]
     generation = body["metadata"].get("generation")
     merged = merge_conditions(existing, updates)

@@ -179,6 +179,8 @@ def restore(context: Context, name: str, body: dict[str, Any] | None = None) -> 
         keep_admission(context, name, found.admission)
         write_profile_status(context, whole, found)
     enforced, failed = converge_bound(context, name, whole)
+    # Read again: the status was written above, and a write from the older read fails.
+    whole = context.api.get(KIND, name) or whole
     if enforced is not None:
         with context.metrics.reconciling(KIND):
             write_status(

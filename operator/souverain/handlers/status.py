@@ -12,13 +12,24 @@ from souverain.kubeapi import KubeApi
 def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> bool:
     """Merge-patches the status of ``body`` with ``status`` unless every field already
     holds that value; True when it wrote. An object deleted meanwhile has no status left
-    to write: that is not an error."""
+    to write: that is not an error.
+
+    The write holds only if the object is still at the version ``body`` was read at
+    (409 Conflict otherwise, for the caller to try again from a fresh read): conditions
+    are one list, so a writer that read before another wrote would put back what the
+    other changed (an ``Enforced`` turned False, say)."""
     current = body.get("status") or {}
     if all(current.get(key) == value for key, value in status.items()):
         return False
     metadata = body["metadata"]
     try:
-        api.patch_status(body["kind"], metadata["name"], status, metadata.get("namespace"))
+        api.patch_status(
+            body["kind"],
+            metadata["name"],
+            status,
+            metadata.get("namespace"),
+            resource_version=metadata.get("resourceVersion"),
+        )
     except ApiException as error:
         if error.status == 404:
             return False

@@ -47,6 +47,10 @@ class Context:
     webhook_configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The webhook configurations this replica applied when it became active, by kind:
     what it puts back when someone deletes or edits them."""
+    unloading: set[str] = field(default_factory=set)
+    """Profiles a binding of which was deleted and may still be loaded in the API server:
+    their namespaces are not reported enforced until it is seen unloaded (see
+    :func:`souverain.handlers.drift.restore_profile`)."""
     history: Term = field(default_factory=Term)
     """The namespaces whose history this replica wrote to (see :mod:`souverain.history`)."""
     _acting: int = 0

@@ -18,15 +18,15 @@ class FakeApi:
         self.status = status
         self.patches: list[tuple[Any, ...]] = []
 
-    def patch_status(self, *args: Any) -> None:
+    def patch_status(self, *args: Any, resource_version: str | None = None) -> None:
         if self.status is not None:
             raise ApiException(status=self.status, reason="refused")
-        self.patches.append(args)
+        self.patches.append((*args, resource_version))
 
 
 BODY: dict[str, Any] = {
     "kind": "SovereignNamespace",
-    "metadata": {"name": "tenant"},
+    "metadata": {"name": "tenant", "resourceVersion": "41"},
     "status": {"observedGeneration": 1},
 }
 
@@ -35,7 +35,8 @@ def test_a_change_is_written_and_an_unchanged_status_is_not() -> None:
     api = FakeApi()
     assert write_status(api, BODY, {"observedGeneration": 2})  # type: ignore[arg-type]
     assert not write_status(api, BODY, {"observedGeneration": 1})  # type: ignore[arg-type]
-    assert api.patches == [("SovereignNamespace", "tenant", {"observedGeneration": 2}, None)]
+    # Written only over the version read: another writer's change is not put back.
+    assert api.patches == [("SovereignNamespace", "tenant", {"observedGeneration": 2}, None, "41")]
 
 
 def test_an_object_deleted_meanwhile_is_not_an_error() -> None:
@@ -43,5 +44,6 @@ def test_an_object_deleted_meanwhile_is_not_an_error() -> None:
 
 
 def test_other_refusals_are_raised() -> None:
+    """409 included: the object changed since it was read; the caller reads it again."""
     with pytest.raises(ApiException):
         write_status(FakeApi(409), BODY, {"observedGeneration": 2})  # type: ignore[arg-type]

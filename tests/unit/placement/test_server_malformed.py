@@ -84,6 +84,7 @@ def placement_state() -> PlacementState:
         volumes=_informer("PersistentVolume", []),
         mutating_webhooks=_informer("MutatingWebhookConfiguration", []),
         validating_webhooks=_informer("ValidatingWebhookConfiguration", []),
+        policy_bindings=_informer("ValidatingAdmissionPolicyBinding", []),
     )
     state = PlacementState(
         snapshot, WebhookOptions(), mutating_policies=True, active=threading.Event()

@@ -93,6 +93,7 @@ class Placement:
             volumes=informer("PersistentVolume", []),
             mutating_webhooks=informer("MutatingWebhookConfiguration", []),
             validating_webhooks=informer("ValidatingWebhookConfiguration", []),
+            policy_bindings=informer("ValidatingAdmissionPolicyBinding", []),
         )
         self.active = threading.Event()
         if active:
