@@ -26,6 +26,7 @@ from souverain.admission import images, storage
 from souverain.admission.pinning import REQUIRED_PATH
 from souverain.admission.policy import (
     binding_name,
+    bound_match,
     label_exists,
     merged_policy,
     policy_labels,
@@ -80,9 +81,7 @@ def _policy_spec() -> dict[str, Any]:
     return {
         "failurePolicy": "Fail",
         "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
-        # No namespace selector: the bindings select the profile's namespaces (see
-        # souverain.admission.policy.profile_policy).
-        "matchConstraints": {"resourceRules": [_POD_RULES], "matchPolicy": "Equivalent"},
+        "matchConstraints": bound_match([_POD_RULES]),
     }
 
 

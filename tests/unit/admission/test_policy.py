@@ -9,7 +9,7 @@ from souverain.admission.images import images_policies
 from souverain.admission.policy import EXEMPT, exempt_variable
 from souverain.admission.snapshots import snapshot_policies
 from souverain.admission.storage import storage_policies
-from tests.support.policies import exempt_conditions, no_namespace_selector
+from tests.support.policies import exempt_conditions, selects_bound_namespaces
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +31,7 @@ def test_the_exempt_variable_holds_when_any_condition_fails() -> None:
 
 
 @pytest.mark.parametrize("policy", PROFILE_POLICIES, ids=lambda p: p["metadata"]["name"])
-def test_profile_policies_fold_their_conditions_and_leave_namespaces_to_bindings(
+def test_profile_policies_fold_their_conditions_and_match_bound_namespaces_only(
     policy: dict[str, object],
 ) -> None:
     spec = policy["spec"]
@@ -42,4 +42,4 @@ def test_profile_policies_fold_their_conditions_and_leave_namespaces_to_bindings
     assert {"not-the-operator", "not-a-cluster-admin"} <= set(exempt_conditions(policy))
     for validation in spec["validations"]:
         assert validation["expression"].startswith(f"variables.{EXEMPT} || (")
-    assert no_namespace_selector(policy)
+    assert selects_bound_namespaces(policy)
