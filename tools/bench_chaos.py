@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support import rehearsals  # noqa: E402
-from tests.support.chaos import WATCH_SECONDS, Rehearsal  # noqa: E402
+from tests.support.chaos import STEADY, WATCH_SECONDS, Rehearsal  # noqa: E402
 from tests.support.scope import (  # noqa: E402
     Watch,
     grant_platform_admin,
@@ -78,10 +78,13 @@ def scope(rehearsal: Rehearsal, restarts: int) -> list[Watch]:
             print(watches[-1].summary(), flush=True)
     finally:
         rehearsal.operator.start()
+    rehearsal.tenancy.wait(STEADY)
     for etcd_too in (False, True):
         for _ in range(restarts):
             watches.append(rehearse_restart_scope(rehearsal, unbound, etcd_too=etcd_too))
             print(watches[-1].summary(), flush=True)
+            if not rehearsal.operator.alive():
+                raise SystemExit(f"the operator stopped:\n{rehearsal.operator.log()[-4000:]}")
     return watches
 
 
