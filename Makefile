@@ -35,15 +35,15 @@ crds: $(STAMP) ## regenerate crds/ and the chart's CRD templates from the pydant
 	$(BIN)/python -m souverain crds --output crds --chart-output helm/souverain/templates/crds
 
 lint: $(STAMP) ## ruff, format check, mypy --strict, helm lint --strict (builds helm alone if missing)
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests tools
+	$(BIN)/ruff format --check operator tests tools
 	$(BIN)/mypy
 	tools/kube/build.sh helm
 	$(KUBE_BIN)/helm lint --strict helm/souverain
 
 fmt: $(STAMP) ## format the code
-	$(BIN)/ruff format operator tests
-	$(BIN)/ruff check --fix operator tests
+	$(BIN)/ruff format operator tests tools
+	$(BIN)/ruff check --fix operator tests tools
 
 browser: ## Debian's headless Chromium, for the report test (installed when missing)
 	tools/ensure-chromium.sh

@@ -1,6 +1,8 @@
 """Where souverain's native pod admission spends: each policy that acts on a tenant's pod
 CREATE, alone, against no policy and against all of them, and the pod checks as the one
-policy souverain binds (v, c) against the three they were before (l, o, i; t).
+policy souverain binds (v, c) against the three they were before (l, o, i; t), and
+souverain's pod policies as they are (c) against the same without the namespace
+selector of their own that keeps them out of unbound namespaces (u).
 
 On one local control plane the operator makes one sovereign namespace per set-up and is
 stopped, so that only the API server works. Each set-up then keeps, of the admission
@@ -53,6 +55,7 @@ from souverain.admission.policy import (
 )
 from souverain.devcluster.cluster import DevCluster, free_port
 from souverain.devcluster.nodes import SOVEREIGN_LABEL
+from souverain.settings import operator_username
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "souverain.io", "v1alpha1"
@@ -62,6 +65,11 @@ PLACEMENT_ALONE = "souverain-bench-placement-alone"
 """Placement's checks as a policy of their own, as souverain had them before they were
 merged with the pod checks of storage and images."""
 
+UNSCOPED_PIN = "souverain-bench-pinning-unscoped"
+UNSCOPED_PODS = "souverain-bench-placement-unscoped"
+"""souverain's pinning and pod checks without their own namespace selector, as they were
+before it: their bindings alone chose the namespaces."""
+
 POD_POLICIES: dict[str, tuple[str, str]] = {
     # short name: (binding kind, policy)
     "pin": ("mutatingadmissionpolicybindings", placement.MUTATING_POLICY_NAME),
@@ -69,8 +77,10 @@ POD_POLICIES: dict[str, tuple[str, str]] = {
     "placement": ("validatingadmissionpolicybindings", PLACEMENT_ALONE),
     "volumes": ("validatingadmissionpolicybindings", storage.POD_VOLUMES),
     "images": ("validatingadmissionpolicybindings", images.PODS),
+    "pin-unscoped": ("mutatingadmissionpolicybindings", UNSCOPED_PIN),
+    "pods-unscoped": ("validatingadmissionpolicybindings", UNSCOPED_PODS),
 }
-MADE_HERE = ("placement", "volumes", "images")
+MADE_HERE = ("placement", "volumes", "images", "pin-unscoped", "pods-unscoped")
 """The bindings the operator does not make with native placement: the benchmark makes
 them for the set-ups that keep them."""
 SETUPS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
@@ -85,6 +95,7 @@ SETUPS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "p": ("pinning and pod checks", False, ("pin", "pods")),
     "t": ("the checks as 3 VAPs, pinning", True, ("pin", "placement", "volumes", "images")),
     "c": ("souverain now (all)", True, ("pin", "pods")),
+    "u": ("(c) without own ns selectors", True, ("pin-unscoped", "pods-unscoped")),
 }
 
 
@@ -115,7 +126,7 @@ def _strip(admin: Server, api: Any, column: str) -> None:
     name = f"bench-{column}"
     for short, (kind, policy) in POD_POLICIES.items():
         if short in kept and short in MADE_HERE:
-            create_admission(admin, profile_binding(policy, name, True, profile_namespaces(name)))
+            create_admission(admin, _binding(kind, policy, name))
         elif short not in kept:
             found = admin.request("DELETE", f"{ADMISSION}/{kind}/{binding_name(policy, name)}")
             if found.status not in (200, 404):
@@ -125,6 +136,29 @@ def _strip(admin: Server, api: Any, column: str) -> None:
         found = core.read_namespace(name).metadata.labels or {}
         drop = {key: None for key in found if key.startswith(labels.POD_SECURITY_PREFIX)}
         core.patch_namespace(name, {"metadata": {"labels": drop}})
+
+
+def _binding(kind: str, policy: str, profile: str) -> dict[str, Any]:
+    """The binding of ``policy`` for ``profile``'s namespaces, as the operator makes it."""
+    if kind == "mutatingadmissionpolicybindings":
+        binding = placement.mutating_binding(profile)
+        binding["metadata"]["name"] = binding_name(policy, profile)
+        binding["spec"]["policyName"] = policy
+        return binding
+    return profile_binding(policy, profile, True, profile_namespaces(profile))
+
+
+def _unscoped() -> list[dict[str, Any]]:
+    """Copies of souverain's pinning and pod checks without their own namespace selector."""
+    copies = []
+    for name, policy in (
+        (UNSCOPED_PIN, placement.mutating_policy()),
+        (UNSCOPED_PODS, placement.validating_policy(operator_username())),
+    ):
+        del policy["spec"]["matchConstraints"]["namespaceSelector"]
+        policy["metadata"] = {"name": name}
+        copies.append(policy)
+    return copies
 
 
 def _placement_alone() -> dict[str, Any]:
@@ -148,7 +182,11 @@ def main() -> None:
     options.add_argument("--pods", type=int, default=150, help="pods per round, 1 creator")
     options.add_argument("--per-creator", type=int, default=20, help="pods per creator at 16")
     options.add_argument("--settle", type=float, default=5, help="seconds for bindings to load")
+    options.add_argument(
+        "--setups", default="", help="the set-ups to measure, such as c,u (default: all)"
+    )
     args = options.parse_args()
+    chosen = [column for column in SETUPS if not args.setups or column in args.setups.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         cluster = DevCluster(scratch / "cluster")
@@ -165,10 +203,10 @@ def main() -> None:
                 core.create_namespace(
                     {"metadata": {"name": NATIVE_FLOOR, "labels": {FLOOR_LABEL: "native"}}}
                 )
-                for manifest in [*native_floor(), _placement_alone()]:
+                for manifest in [*native_floor(), _placement_alone(), *_unscoped()]:
                     create_admission(admin, manifest)
                 operator = OperatorProcess(cluster.kubeconfig, scratch, "native", free_port())
-                for column in SETUPS:
+                for column in chosen:
                     name = f"bench-{column}"
                     objects.create_cluster_custom_object(
                         GROUP, VERSION, "sovereigntyprofiles", _profile(name)
@@ -176,7 +214,7 @@ def main() -> None:
                     objects.create_cluster_custom_object(
                         GROUP, VERSION, "sovereignnamespaces", sovereign_namespace(name, name)
                     )
-                for column in SETUPS:
+                for column in chosen:
                     name = f"bench-{column}"
                     wait(
                         lambda name=name: (
@@ -190,7 +228,7 @@ def main() -> None:
                         f"namespace {name} and its admission objects",
                     )
                 operator.stop()
-                for column in SETUPS:
+                for column in chosen:
                     _strip(admin, api, column)
                     wait(lambda column=column: _kept(admin, column), f"set-up {column}")
                 for name in (PLAIN, NATIVE_FLOOR):
@@ -202,9 +240,13 @@ def main() -> None:
                     )
                 wait(lambda: pinned_in(tenant, NATIVE_FLOOR), "the native floor")
                 # The API server loads a deleted binding's absence a moment later.
-                wait(lambda: pinned_in(tenant, "bench-m"), "pinning in set-up m")
+                for column in {"m", "u"} & set(chosen):
+                    wait(
+                        lambda column=column: pinned_in(tenant, f"bench-{column}"),
+                        f"pinning in set-up {column}",
+                    )
                 time.sleep(args.settle)
-                columns = {"a": PLAIN, "e": NATIVE_FLOOR, **{c: f"bench-{c}" for c in SETUPS}}
+                columns = {"a": PLAIN, "e": NATIVE_FLOOR, **{c: f"bench-{c}" for c in chosen}}
                 results: dict[str, list[float]] = {column: [] for column in columns}
                 walls: dict[str, list[tuple[int, float]]] = {column: [] for column in columns}
                 cpu: dict[str, list[tuple[int, float]]] = {column: [] for column in columns}
@@ -228,7 +270,7 @@ def main() -> None:
                             cpu[column].append((len(batch.latencies), batch.cpu["kube-apiserver"]))
                     print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
                 names = {"a": "(a) no policy", "e": "(e) trivial MAP"}
-                names.update({column: f"({column}) {s[0]}" for column, s in SETUPS.items()})
+                names.update({column: f"({column}) {SETUPS[column][0]}" for column in chosen})
                 rates = {
                     column: sum(n for n, _ in walls[column]) / sum(w for _, w in walls[column])
                     for column in columns

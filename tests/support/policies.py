@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from souverain.admission.policy import EXEMPT
+from souverain.labels import PROFILE
 
 
 def exempt_conditions(policy: dict[str, Any]) -> dict[str, str]:
@@ -21,6 +22,8 @@ def exempt_conditions(policy: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def no_namespace_selector(policy: dict[str, Any]) -> bool:
-    """Whether the policy leaves the choice of namespaces to its bindings."""
-    return "namespaceSelector" not in policy["spec"]["matchConstraints"]
+def selects_bound_namespaces(policy: dict[str, Any]) -> bool:
+    """Whether the policy itself matches only namespaces bound to a profile (its bindings
+    then choose the profile's)."""
+    selector = policy["spec"]["matchConstraints"].get("namespaceSelector")
+    return bool(selector == {"matchExpressions": [{"key": PROFILE, "operator": "Exists"}]})

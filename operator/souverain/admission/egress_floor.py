@@ -46,8 +46,8 @@ from typing import Any, Final
 from souverain import API_GROUP, API_VERSION
 from souverain.admission.policy import (
     binding_name,
+    bound_match,
     echoing_generation,
-    label_exists,
     policy_labels,
     profile_binding,
     profile_namespaces,
@@ -240,15 +240,11 @@ def egress_floor_policy(operator_username: str) -> dict[str, Any]:
         "spec": {
             "failurePolicy": "Fail",
             "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
-            "matchConstraints": {
-                "resourceRules": [
-                    resource_rule("networking.k8s.io", ["networkpolicies"], ["CREATE", "UPDATE"])
-                ],
-                # A listed version (not "*") lets the API server type-check the CEL;
-                # Equivalent still matches NetworkPolicies written through other versions.
-                "matchPolicy": "Equivalent",
-                "namespaceSelector": label_exists(PROFILE),
-            },
+            # A listed version (not "*") lets the API server type-check the CEL;
+            # Equivalent still matches NetworkPolicies written through other versions.
+            "matchConstraints": bound_match(
+                [resource_rule("networking.k8s.io", ["networkpolicies"], ["CREATE", "UPDATE"])]
+            ),
             "matchConditions": [
                 *trusted_conditions(operator_username),
                 {

@@ -26,7 +26,7 @@ from souverain.admission import images, storage
 from souverain.admission.pinning import REQUIRED_PATH
 from souverain.admission.policy import (
     binding_name,
-    label_exists,
+    bound_match,
     merged_policy,
     policy_labels,
     profile_namespaces,
@@ -35,6 +35,7 @@ from souverain.admission.policy import (
 from souverain.admission.policy import cel_string as _cel_string
 from souverain.admission.review import BINDING_WEBHOOK, PIN_WEBHOOK
 from souverain.api import SovereigntyProfileSpec
+from souverain.api.names import NAMESPACE_NAME_LABEL
 from souverain.labels import PROFILE
 
 MUTATING_POLICY_NAME: Final = "souverain-placement-pinning"
@@ -80,9 +81,7 @@ def _policy_spec() -> dict[str, Any]:
     return {
         "failurePolicy": "Fail",
         "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
-        # No namespace selector: the bindings select the profile's namespaces (see
-        # souverain.admission.policy.profile_policy).
-        "matchConstraints": {"resourceRules": [_POD_RULES], "matchPolicy": "Equivalent"},
+        "matchConstraints": bound_match([_POD_RULES]),
     }
 
 
@@ -293,28 +292,52 @@ def profile_bindings(
 WEBHOOK_CONFIGURATION_NAME: Final = "souverain-placement"
 SCHEDULER: Final = "system:kube-scheduler"
 """The scheduler binds pods only to nodes their (pinned, validated) affinity allows."""
+SYSTEM_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
+"""Namespaces no webhook of the operator's is ever called for, even if someone binds them."""
+
+
+def webhook_scope(operator_namespace: str = "") -> dict[str, Any]:
+    """The namespace selector of the operator's webhooks: namespaces bound to a profile,
+    never the cluster's own nor the one the operator runs in, whatever their labels.
+
+    A webhook that fails closed in the namespace of its own server is the classic
+    deadlock: with the operator down, its own pods could not be made. An object selector
+    would add nothing: the labels of a pod or a Binding are its writer's, so a tenant
+    could use one to step out of scope."""
+    kept_out = sorted({*SYSTEM_NAMESPACES, *([operator_namespace] if operator_namespace else [])})
+    return {
+        "matchExpressions": [
+            {"key": PROFILE, "operator": "Exists"},
+            {"key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": kept_out},
+        ]
+    }
 
 
 def webhook_configurations(
-    client_config: Callable[[str], dict[str, Any]], *, pinning_is_native: bool
+    client_config: Callable[[str], dict[str, Any]],
+    *,
+    pinning_is_native: bool,
+    operator_namespace: str = "",
 ) -> list[dict[str, Any]]:
     """The MutatingWebhookConfiguration that pins (and refuses) pods, and the
     ValidatingWebhookConfiguration that refuses bindings to nodes that do not qualify,
-    both scoped to namespaces bound to a profile.
+    both called only for namespaced requests in namespaces of :func:`webhook_scope`.
 
     ``client_config(path)`` says how the API server reaches the webhook at ``path``. The
     pinning webhook fails open where a MutatingAdmissionPolicy pins pods anyway
-    (``pinning_is_native``) and closed elsewhere; the binding webhook always fails closed,
-    and lets the scheduler's own bindings through so that scheduling goes on while the
-    operator is down.
+    (``pinning_is_native``: the policy pins, and ``souverain-placement`` refuses what is
+    not pinned) and closed elsewhere (it is then the only layer that pins). The binding
+    webhook always fails closed, as no policy can look up a node's labels, and lets the
+    scheduler's own bindings through, so that scheduling goes on while the operator is
+    down: with the operator down, only a binding made by someone else than the
+    scheduler in a bound namespace is refused.
     """
-    scope = label_exists(PROFILE)
     common = {
         "admissionReviewVersions": ["v1"],
         "sideEffects": "None",
         "timeoutSeconds": 5,
         "matchPolicy": "Equivalent",
-        "namespaceSelector": scope,
+        "namespaceSelector": webhook_scope(operator_namespace),
     }
     pin_webhook = {
         "name": f"{PIN_WEBHOOK}.placement.{API_GROUP}",

@@ -119,6 +119,32 @@ def echoing_generation(validation: dict[str, str]) -> dict[str, str]:
     return {**validation, "messageExpression": f"({message}) + {_GENERATION_ECHO}"}
 
 
+def bound_match(
+    rules: list[dict[str, Any]], object_selector: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A policy's ``matchConstraints``: ``rules`` (and ``object_selector``) in namespaces
+    bound to a profile, those carrying the label :data:`souverain.labels.PROFILE`.
+
+    The API server matches a policy's own constraints before anything else of it: a
+    policy that cannot be configured (its ``paramKind`` unresolved, as for half a minute
+    after every API-server restart, or its CRD missing) refuses every request it matches,
+    before any binding's selector is read. Matching only bound namespaces keeps that
+    refusal, and any other, away from kube-system, unbound namespaces and the operator's
+    own namespace. Every resource a souverain policy matches is namespaced but
+    Namespaces, whose policy selects them by their own labels instead (see
+    :mod:`souverain.admission.protection`): for a Namespace the API server reads the
+    namespace selector on the object as written, so removing the label would unselect it.
+    """
+    constraints: dict[str, Any] = {
+        "resourceRules": rules,
+        "matchPolicy": "Equivalent",
+        "namespaceSelector": label_exists(PROFILE),
+    }
+    if object_selector is not None:
+        constraints["objectSelector"] = object_selector
+    return constraints
+
+
 def validating_admission_policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """A ValidatingAdmissionPolicy of the operator's that fails closed; one that reads a
     profile names its generation to the probe identity when it refuses."""
@@ -243,7 +269,7 @@ def profile_policy(
         name,
         {
             "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SovereigntyProfile"},
-            "matchConstraints": {"resourceRules": rules, "matchPolicy": "Equivalent"},
+            "matchConstraints": bound_match(rules),
             "variables": [exempt_variable(conditions), *variables],
             "validations": [
                 {**validation, "expression": f"variables.{EXEMPT} || ({validation['expression']})"}
@@ -299,10 +325,11 @@ def merged_policy(name: str, parts: dict[str, dict[str, Any]]) -> dict[str, Any]
 
     Each policy evaluation costs the API server a conversion of the object, the profile
     and the namespace to CEL, so policies that match the same requests cost less as one.
-    The policies must share their parameter kind and take no ``matchConditions``
-    (:func:`profile_policy` folds them into a variable). Each part's variables are
-    renamed with its prefix (``exempt`` becomes ``<prefix>Exempt``), and each of its
-    validations holds for requests outside that part's own rules.
+    The policies must share their parameter kind, match by :func:`bound_match` alone
+    and take no ``matchConditions`` (:func:`profile_policy` folds them into a variable).
+    Each part's variables are renamed with its prefix (``exempt`` becomes
+    ``<prefix>Exempt``), and each of its validations holds for requests outside that
+    part's own rules.
     """
     rules: list[dict[str, Any]] = []
     variables: list[dict[str, str]] = []
@@ -314,6 +341,8 @@ def merged_policy(name: str, parts: dict[str, dict[str, Any]]) -> dict[str, Any]
         spec = part["spec"]
         if spec.get("matchConditions"):
             raise ValueError(f"{part['metadata']['name']} has matchConditions")
+        if {**spec["matchConstraints"], "resourceRules": []} != bound_match([]):
+            raise ValueError(f"{part['metadata']['name']} is not matched by bound_match alone")
         own = spec["matchConstraints"]["resourceRules"]
         rules.extend(rule for rule in own if rule not in rules)
         names = {
@@ -335,7 +364,7 @@ def merged_policy(name: str, parts: dict[str, dict[str, Any]]) -> dict[str, Any]
         name,
         {
             "paramKind": first["paramKind"],
-            "matchConstraints": {"resourceRules": rules, "matchPolicy": "Equivalent"},
+            "matchConstraints": bound_match(rules),
             "variables": variables,
             "validations": validations,
         },

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from souverain.admission.policy import (
     binding_stubs,
+    bound_match,
     cel_string,
     cel_strings,
     label_exists,
@@ -97,17 +98,15 @@ def _managed_objects(operator_username: str) -> dict[str, Any]:
     who = _who_may(operator_username)
     label = cel_string(SOVEREIGN_NAMESPACE)
     return {
-        "matchConstraints": {
-            "resourceRules": [
+        # Matches when the object before or after the request carries the label.
+        "matchConstraints": bound_match(
+            [
                 resource_rule("networking.k8s.io", ["networkpolicies"], operations),
                 resource_rule("rbac.authorization.k8s.io", ["rolebindings"], operations),
                 resource_rule("cilium.io", ["ciliumnetworkpolicies"], operations, "v2"),
             ],
-            "matchPolicy": "Equivalent",
-            "namespaceSelector": label_exists(PROFILE),
-            # Matches when the object before or after the request carries the label.
-            "objectSelector": label_exists(SOVEREIGN_NAMESPACE),
-        },
+            label_exists(SOVEREIGN_NAMESPACE),
+        ),
         "variables": [
             {
                 "name": "kept",
@@ -146,12 +145,10 @@ def _resident_claims(operator_username: str) -> dict[str, Any]:
         " == oldObject.metadata.?ownerReferences.orValue([])"
     )
     return {
-        "matchConstraints": {
-            "resourceRules": [resource_rule("", ["persistentvolumeclaims"], ["UPDATE", "DELETE"])],
-            "matchPolicy": "Equivalent",
-            "namespaceSelector": label_exists(PROFILE),
-            "objectSelector": label_exists(RESIDENT_VOLUME),
-        },
+        "matchConstraints": bound_match(
+            [resource_rule("", ["persistentvolumeclaims"], ["UPDATE", "DELETE"])],
+            label_exists(RESIDENT_VOLUME),
+        ),
         "variables": [
             {"name": "owner", "expression": f"oldObject.metadata.?labels[{label}].orValue('')"},
         ],
@@ -174,6 +171,10 @@ def _resident_claims(operator_username: str) -> dict[str, Any]:
 def _namespace_labels(operator_username: str) -> dict[str, Any]:
     who = _who_may(operator_username)
     return {
+        # Not bound_match: for a Namespace the API server reads a namespace selector on
+        # the object as written, so one that removes the label would not be matched. The
+        # object selector matches the Namespace before or after the change; the policy
+        # has no parameter, so nothing can fail to configure it.
         "matchConstraints": {
             "resourceRules": [resource_rule("", ["namespaces"], ["UPDATE"])],
             "matchPolicy": "Equivalent",

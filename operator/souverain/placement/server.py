@@ -93,6 +93,8 @@ def configurations(
     return placement.webhook_configurations(
         client_config(options, served.ca_pem),
         pinning_is_native=options.native and mutating_policies,
+        # The Service in front of the operator is in the operator's own namespace.
+        operator_namespace=options.service.partition("/")[0],
     )
 
 

@@ -24,7 +24,7 @@ from souverain.admission.placement import (
 from souverain.admission.policy import merged_policy
 from souverain.admission.storage import POD_VOLUMES, storage_policies
 from souverain.labels import PROFILE
-from tests.support.policies import no_namespace_selector
+from tests.support.policies import selects_bound_namespaces
 from tests.support.profiles import FRENCH
 
 OPERATOR = "system:serviceaccount:souverain-system:souverain"
@@ -35,7 +35,7 @@ def test_policies_read_the_profile_and_select_bound_namespaces() -> None:
         spec = policy["spec"]
         assert spec["paramKind"]["kind"] == "SovereigntyProfile"
         assert spec["failurePolicy"] == "Fail"
-        assert no_namespace_selector(policy)
+        assert selects_bound_namespaces(policy)
         assert spec["matchConstraints"]["resourceRules"][0]["resources"] == ["pods"]
     assert mutating_policy()["metadata"]["name"] == MUTATING_POLICY_NAME
     assert validating_policy(OPERATOR)["metadata"]["name"] == VALIDATING_POLICY_NAME
@@ -95,7 +95,7 @@ def test_every_variable_the_merged_policy_reads_is_one_it_has() -> None:
         )
 
 
-def test_policies_of_other_parameters_or_with_match_conditions_do_not_merge() -> None:
+def test_policies_of_other_parameters_scopes_or_with_match_conditions_do_not_merge() -> None:
     alone = _pod_policies()
     other = {**alone[PODS], "spec": {**alone[PODS]["spec"], "paramKind": {"kind": "ConfigMap"}}}
     with pytest.raises(ValueError, match="parameter kinds"):
@@ -103,6 +103,12 @@ def test_policies_of_other_parameters_or_with_match_conditions_do_not_merge() ->
     conditioned = {**alone[PODS], "spec": {**alone[PODS]["spec"], "matchConditions": [{}]}}
     with pytest.raises(ValueError, match="matchConditions"):
         merged_policy("x", {"a": conditioned})
+    constraints = alone[PODS]["spec"]["matchConstraints"]
+    for scope in ({"namespaceSelector": {}}, {"objectSelector": {"matchLabels": {"a": "b"}}}):
+        wider = {**alone[PODS], "spec": {**alone[PODS]["spec"]}}
+        wider["spec"]["matchConstraints"] = {**constraints, **scope}
+        with pytest.raises(ValueError, match="bound_match"):
+            merged_policy("x", {"a": alone[POD_VOLUMES], "b": wider})
 
 
 @pytest.mark.parametrize(("mode", "actions"), [("Enforce", ["Deny"]), ("Audit", ["Warn", "Audit"])])

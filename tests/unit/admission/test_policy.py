@@ -11,7 +11,7 @@ from souverain.admission.placement import validating_policy
 from souverain.admission.policy import EXEMPT, PROBE_USER, exempt_variable
 from souverain.admission.snapshots import snapshot_policies
 from souverain.admission.storage import storage_policies
-from tests.support.policies import exempt_conditions, no_namespace_selector
+from tests.support.policies import exempt_conditions, selects_bound_namespaces
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +33,7 @@ def test_the_exempt_variable_holds_when_any_condition_fails() -> None:
 
 
 @pytest.mark.parametrize("policy", PROFILE_POLICIES, ids=lambda p: p["metadata"]["name"])
-def test_profile_policies_fold_their_conditions_and_leave_namespaces_to_bindings(
+def test_profile_policies_fold_their_conditions_and_match_bound_namespaces_only(
     policy: dict[str, object],
 ) -> None:
     spec = policy["spec"]
@@ -44,7 +44,7 @@ def test_profile_policies_fold_their_conditions_and_leave_namespaces_to_bindings
     assert {"not-the-operator", "not-a-cluster-admin"} <= set(exempt_conditions(policy))
     for validation in spec["validations"]:
         assert validation["expression"].startswith(f"variables.{EXEMPT} || (")
-    assert no_namespace_selector(policy)
+    assert selects_bound_namespaces(policy)
 
 
 def test_profile_policies_name_the_generation_they_judged_with_to_the_probe_only() -> None:

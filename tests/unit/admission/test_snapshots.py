@@ -22,7 +22,7 @@ from souverain.admission.storage import POD_VOLUMES, WORKLOADS, storage_policies
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
 from souverain.reconcile.profile import admission_objects
-from tests.support.policies import exempt_conditions, no_namespace_selector
+from tests.support.policies import exempt_conditions, selects_bound_namespaces
 
 OPERATOR = "system:serviceaccount:souverain-system:souverain"
 
@@ -61,7 +61,7 @@ def test_one_policy_per_shape_of_object_that_takes_or_restores_a_snapshot() -> N
         }
         assert policy["spec"]["failurePolicy"] == "Fail"
         assert policy["spec"]["matchConstraints"]["matchPolicy"] == "Equivalent"
-        assert no_namespace_selector(policy)
+        assert selects_bound_namespaces(policy)
 
 
 def test_the_operator_cluster_admins_and_for_claims_the_volume_controllers_pass() -> None:

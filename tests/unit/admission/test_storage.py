@@ -22,7 +22,7 @@ from souverain.admission.storage import (
 from souverain.api import SovereigntyProfileSpec
 from souverain.labels import PROFILE
 from souverain.reconcile.profile import admission_objects
-from tests.support.policies import exempt_conditions, no_namespace_selector
+from tests.support.policies import exempt_conditions, selects_bound_namespaces
 
 OPERATOR = "system:serviceaccount:souverain-system:souverain"
 
@@ -68,7 +68,7 @@ def test_one_policy_per_kind_of_object_that_claims_storage() -> None:
             "kind": "SovereigntyProfile",
         }
         assert policy["spec"]["failurePolicy"] == "Fail"
-        assert no_namespace_selector(policy)
+        assert selects_bound_namespaces(policy)
 
 
 def test_the_operator_and_cluster_admins_pass() -> None:
