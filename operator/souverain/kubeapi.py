@@ -123,19 +123,7 @@ class KubeApi:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        request = self._client.param_serialize(
-            method,
-            path,
-            query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        try:
-            response = self._client.call_api(*request, _request_timeout=30)
-            response.read()  # type: ignore[no-untyped-call]
-        except urllib3.exceptions.HTTPError as error:
-            raise _unavailable(method, path, error) from None
+        response = self._call(method, path, query or [], body, {"Content-Type": content_type})
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=response)
         return json.loads(response.data) if response.data else None
@@ -150,6 +138,17 @@ class KubeApi:
     ) -> tuple[int, Any, bytes]:
         """One request whatever its answer: the status, the response headers and the
         body (for answers the caller reads itself, such as a dry run's refusal)."""
+        response = self._call(method, path, query, body, headers)
+        return response.status, response.headers, response.data or b""
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Any:
         request = self._client.param_serialize(
             method,
             path,
@@ -167,7 +166,7 @@ class KubeApi:
             response.read()  # type: ignore[no-untyped-call]
         except urllib3.exceptions.HTTPError as error:
             raise _unavailable(method, path, error) from None
-        return response.status, response.headers, response.data or b""
+        return response
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
