@@ -179,10 +179,17 @@ class KubeApi:
         return found
 
     def list_objects(
-        self, kind: str, namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The objects of a kind, in one namespace or in all, optionally by label."""
+        """The objects of a kind, in one namespace or in all, optionally by label or by
+        field (``metadata.name=...``)."""
         query = [("labelSelector", label_selector)] if label_selector else []
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
         try:
             listed = self._request("GET", KINDS[kind].path(namespace=namespace), query=query)
         except ApiException as error:

@@ -49,10 +49,6 @@ NOT_EXERCISED: dict[Permission, str] = {
         "replacing a RoleBinding is only needed when server-side apply cannot restore it;"
         " its subjects are an atomic list that a forced apply always restores"
     ),
-    ("souverain.io", "sovereigntyprofiles", "get"): (
-        "an authorization check, not a request: the API server refuses (422) a policy whose"
-        " paramKind is SovereigntyProfile from a user who may not get every profile"
-    ),
     ("rbac.authorization.k8s.io", "clusterroles", "bind"): (
         "an authorization check, not a request: checked below with a SubjectAccessReview"
         " and by the owners' RoleBinding being applied"

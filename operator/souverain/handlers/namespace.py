@@ -68,7 +68,7 @@ def converge(
     that are no longer wanted, and changes nothing when everything is in place.
     """
     api, name = context.api, body["metadata"]["name"]
-    with context.metrics.reconciling(KIND):
+    with context.converging(name), context.metrics.reconciling(KIND):
         try:
             sns = SovereignNamespace.model_validate(body)
         except ValidationError as error:
@@ -235,9 +235,14 @@ def _write_status(
         try:
             _compose_status(context, body, updates, plan, sns, placement, enforcement)
         except ApiException as error:
-            fresh = context.api.get(KIND, body["metadata"]["name"]) if error.status == 409 else None
-            if fresh is None:
+            if error.status != 409:
                 raise
+            # Listed by name: the role lists SovereignNamespaces, it does not get them.
+            name = body["metadata"]["name"]
+            found = context.api.list_objects(KIND, field_selector=f"metadata.name={name}")
+            if not found:
+                return  # deleted meanwhile: no status left to write
+            fresh = {"apiVersion": body.get("apiVersion"), "kind": KIND, **found[0]}
             body = fresh
             try:
                 sns = SovereignNamespace.model_validate(fresh)
@@ -311,7 +316,7 @@ def _compose_status(
     anchored = history.record(context, name, *violations, anchor_status=False)
     if anchored is not None:
         status["history"] = anchored
-    write_status(context.api, body, status)
+    write_status(context.api, body, status, over_version=True)
 
 
 def _post_events(

@@ -9,15 +9,17 @@ from kubernetes.client.exceptions import ApiException
 from souverain.kubeapi import KubeApi
 
 
-def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> bool:
+def write_status(
+    api: KubeApi, body: dict[str, Any], status: dict[str, Any], *, over_version: bool = False
+) -> bool:
     """Merge-patches the status of ``body`` with ``status`` unless every field already
     holds that value; True when it wrote. An object deleted meanwhile has no status left
     to write: that is not an error.
 
-    The write holds only if the object is still at the version ``body`` was read at
-    (409 Conflict otherwise, for the caller to try again from a fresh read): conditions
-    are one list, so a writer that read before another wrote would put back what the
-    other changed (an ``Enforced`` turned False, say)."""
+    With ``over_version``, the write holds only if the object is still at the version
+    ``body`` was read at (409 Conflict otherwise, for the caller to read it again):
+    conditions are one list, so a writer that read before another wrote would put back
+    what the other changed (an ``Enforced`` turned False, say)."""
     current = body.get("status") or {}
     if all(current.get(key) == value for key, value in status.items()):
         return False
@@ -28,7 +30,7 @@ def write_status(api: KubeApi, body: dict[str, Any], status: dict[str, Any]) -> 
             metadata["name"],
             status,
             metadata.get("namespace"),
-            resource_version=metadata.get("resourceVersion"),
+            resource_version=metadata.get("resourceVersion") if over_version else None,
         )
     except ApiException as error:
         if error.status == 404:

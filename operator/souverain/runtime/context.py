@@ -55,6 +55,18 @@ class Context:
     """The namespaces whose history this replica wrote to (see :mod:`souverain.history`)."""
     _acting: int = 0
     _quiet: threading.Condition = field(default_factory=threading.Condition)
+    _converging: dict[str, threading.Lock] = field(default_factory=dict)
+    _converging_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def converging(self, name: str) -> Iterator[None]:
+        """One converge of the SovereignNamespace ``name`` at a time: kopf's handler, the
+        profile's, the repairs and the periodic pass may all start one, and two at once
+        would probe, write status and post Events over each other."""
+        with self._converging_lock:
+            lock = self._converging.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
     @contextmanager
     def acting(self) -> Iterator[None]:

@@ -35,8 +35,12 @@ def test_a_change_is_written_and_an_unchanged_status_is_not() -> None:
     api = FakeApi()
     assert write_status(api, BODY, {"observedGeneration": 2})  # type: ignore[arg-type]
     assert not write_status(api, BODY, {"observedGeneration": 1})  # type: ignore[arg-type]
-    # Written only over the version read: another writer's change is not put back.
-    assert api.patches == [("SovereignNamespace", "tenant", {"observedGeneration": 2}, None, "41")]
+    assert write_status(api, BODY, {"observedGeneration": 3}, over_version=True)  # type: ignore[arg-type]
+    # Over the version read: another writer's change is not put back.
+    assert api.patches == [
+        ("SovereignNamespace", "tenant", {"observedGeneration": 2}, None, None),
+        ("SovereignNamespace", "tenant", {"observedGeneration": 3}, None, "41"),
+    ]
 
 
 def test_an_object_deleted_meanwhile_is_not_an_error() -> None:
