@@ -13,6 +13,7 @@ repairs (see :func:`souverain.runtime.main.when_active`).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import kopf
 from pydantic import ValidationError
@@ -124,7 +125,7 @@ def keep_profile_bindings(context: Context, change: Change) -> None:
         ),
         None,
     )
-    if desired is None or (change.type != "DELETED" and holds(desired, obj)):
+    if desired is None or (change.type != "DELETED" and _within(desired["spec"], obj["spec"])):
         return
     log.warning("%s %s was %s; putting it back", obj.get("kind"), name, change.type.lower())
     deleted = ""
@@ -132,6 +133,16 @@ def keep_profile_bindings(context: Context, change: Change) -> None:
         deleted = f"/{name}"
         context.unloading.add(profile)
     context.repairs.add(f"SovereigntyProfile/{profile}{deleted}")
+
+
+def _within(desired: Any, observed: Any) -> bool:
+    """Whether ``observed`` holds every field of ``desired`` as written: the API server
+    adds defaults to a binding (``matchPolicy``, empty selectors), which are no drift."""
+    if isinstance(desired, dict):
+        return isinstance(observed, dict) and all(
+            _within(value, observed.get(key)) for key, value in desired.items()
+        )
+    return bool(desired == observed)
 
 
 def restore_profile(context: Context, name: str, deleted: str = "") -> None:
